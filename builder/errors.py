@@ -1,0 +1,93 @@
+"""The project's exceptions: one base class, small families, one place that maps foreign errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class GiftboardError(Exception):
+    """Base of every error this project raises on purpose; its text is safe to show a user."""
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One problem found in a file, located by line (1-based) and column (1-based, 0 when unknown)."""
+
+    path: str
+    line: int
+    message: str
+    column: int = 0
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" + (f":{self.column}" if self.column else "")
+        return f"{where}: {self.message}"
+
+
+class ContentError(GiftboardError):
+    """Raised when content under content/ is invalid; carries every diagnostic found, not just the first."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = sorted(diagnostics)
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+class BuildError(GiftboardError):
+    """Raised when the site cannot be rendered or written (templates, output collisions)."""
+
+
+class ConfigError(GiftboardError):
+    """Raised when settings from the environment or content/site.yaml are missing or invalid."""
+
+
+class TokenPolicyError(GiftboardError):
+    """Raised when a GitHub token grants more than read access, or a request would write."""
+
+
+class SourceError(GiftboardError):
+    """Raised when the GitHub source cannot be read (network, rate limit, missing snapshot)."""
+
+
+class OrderError(GiftboardError):
+    """Raised when an order is invalid; messages name fields, never their private values."""
+
+    def __init__(self, field_errors: list[str]) -> None:
+        self.field_errors = field_errors
+        super().__init__("\n".join(field_errors))
+
+
+class ProviderError(GiftboardError):
+    """Raised by a generation provider; `retryable` says whether another attempt may succeed."""
+
+    def __init__(
+        self, message: str, *, retryable: bool, category: str, retry_after: float | None = None
+    ) -> None:
+        self.retryable = retryable
+        self.category = category
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class GuardViolation(GiftboardError):
+    """Raised when generated output would publish private input; `category` names the check, never the value."""
+
+    def __init__(self, category: str) -> None:
+        self.category = category
+        super().__init__(f"guard: {category}")
+
+
+class MediaError(GiftboardError):
+    """Raised when an uploaded image or generated media cannot be processed safely."""
+
+
+class JobError(GiftboardError):
+    """Raised for ledger and queue problems (unknown ref, illegal transition, lost lease)."""
+
+
+def relative_path(path: Path, root: Path | None = None) -> str:
+    """A path as a contributor would type it: relative to `root` (or the working directory) when possible."""
+    base = (root or Path.cwd()).resolve()
+    try:
+        return str(path.resolve().relative_to(base))
+    except ValueError:
+        return str(path)
