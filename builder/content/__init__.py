@@ -1,0 +1,1 @@
+"""Content: front matter and YAML with line numbers, pydantic models, and cross-reference checks."""

@@ -1,0 +1,67 @@
+"""Cross-reference checks between pages: workstreams, supersedes, task IDs, lessons' gates."""
+
+from __future__ import annotations
+
+from builder.content.models import BoardMeta, DecisionMeta, GateMeta, LessonMeta, TaskMeta
+from builder.content.structure import Content, Page
+from builder.errors import Diagnostic
+
+
+def check_references(content: Content) -> list[Diagnostic]:
+    problems: list[Diagnostic] = []
+
+    def error(page: Page, line: int, message: str) -> None:
+        problems.append(Diagnostic(page.display_path, line, message))
+
+    workstreams = content.workstream_by_slug()
+    for gate in content.gates:
+        assert isinstance(gate.meta, GateMeta)
+        if gate.meta.workstream not in workstreams:
+            known = ", ".join(sorted(workstreams)) or "none yet"
+            error(gate, gate.line_of("workstream"),
+                  f"unknown workstream '{gate.meta.workstream}': use one of {known} (files in workstreams/)")
+
+    tasks: dict[str, Page] = {}
+    for task in content.archive.get("tasks", []):
+        assert isinstance(task.meta, TaskMeta)
+        if task.meta.id in tasks:
+            error(task, task.line_of("id"),
+                  f"task ID '{task.meta.id}' is already used by {tasks[task.meta.id].display_path}")
+        tasks.setdefault(task.meta.id, task)
+
+    board = content.board
+    assert isinstance(board.meta, BoardMeta)
+    for index, dependency in enumerate(board.meta.dependencies):
+        if dependency.task and dependency.task not in tasks:
+            error(board, board.line_of("dependencies", index, "task"),
+                  f"unknown task '{dependency.task}': add content/archive/tasks/<file>.md with id: {dependency.task}")
+
+    decisions = content.decisions()
+    for decision in decisions.values():
+        assert isinstance(decision.meta, DecisionMeta)
+        for field in ("supersedes", "superseded_by"):
+            target = getattr(decision.meta, field)
+            if target is None:
+                continue
+            if target not in decisions:
+                error(decision, decision.line_of(field),
+                      f"unknown decision '{target}' in {field}: name a file in archive/decisions/ without .md")
+            elif field == "supersedes":
+                older = decisions[target]
+                assert isinstance(older.meta, DecisionMeta)
+                if older.meta.status != "superseded":
+                    error(older, older.line_of("status"),
+                          f"decision is superseded by '{decision.slug}': set status: superseded")
+        if decision.meta.status == "superseded" and not decision.meta.superseded_by and not any(
+            isinstance(other.meta, DecisionMeta) and other.meta.supersedes == decision.slug
+            for other in decisions.values()
+        ):
+            error(decision, decision.line_of("status"),
+                  "status is superseded but no decision supersedes it: add superseded_by or supersedes")
+
+    gates = {gate.slug for gate in content.gates}
+    for lesson in content.archive.get("lessons", []):
+        if isinstance(lesson.meta, LessonMeta) and lesson.meta.gate and lesson.meta.gate not in gates:
+            error(lesson, lesson.line_of("gate"),
+                  f"unknown gate '{lesson.meta.gate}': use one of {', '.join(sorted(gates))}")
+    return problems

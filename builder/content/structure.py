@@ -1,0 +1,86 @@
+"""Plain objects the rest of the builder passes around: pages and the loaded content graph."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from builder.content.models import (
+    ArchiveMeta,
+    BoardMeta,
+    DecisionMeta,
+    GateMeta,
+    SiteConfig,
+    TaskMeta,
+    WorkstreamMeta,
+)
+from builder.content.source import locate
+
+
+@dataclass(frozen=True)
+class Page:
+    """One source file that becomes one HTML page."""
+
+    kind: str  # "board", "workstream", "gate" or "archive"
+    slug: str
+    url: str  # site-relative, pretty: "" for the board, "gates/observability/" …
+    source: Path
+    display_path: str  # as printed in errors: relative to the working directory when possible
+    body: str
+    body_line: int
+    meta: BoardMeta | WorkstreamMeta | GateMeta | ArchiveMeta
+    meta_text: str = ""  # the raw front matter, kept to locate fields on the error path
+    archive_kind: str = ""  # for archive pages: "decisions", "tasks", …
+    generated: bool = False  # produced by `sync` from the repository rather than written by hand
+
+    @property
+    def title(self) -> str:
+        return self.meta.title
+
+    def line_of(self, *loc: str | int) -> int:
+        """The file line of a front-matter field (1 when the page was generated)."""
+        if not self.meta_text:
+            return 1
+        return locate(self.meta_text, loc, first_line=2)
+
+    @property
+    def content_path(self) -> str:
+        """The path relative to the content root with forward slashes (the key for `.md` links)."""
+        return self.source.as_posix()
+
+
+@dataclass
+class Content:
+    """Everything loaded from a content folder, before rendering."""
+
+    root: Path
+    config: SiteConfig
+    board: Page
+    workstreams: list[Page] = field(default_factory=list)
+    gates: list[Page] = field(default_factory=list)
+    archive: dict[str, list[Page]] = field(default_factory=dict)
+
+    def pages(self) -> list[Page]:
+        pages = [self.board, *self.workstreams, *self.gates]
+        for entries in self.archive.values():
+            pages.extend(entries)
+        return pages
+
+    def page_by_source(self) -> dict[str, Page]:
+        return {page.content_path: page for page in self.pages()}
+
+    def tasks_by_id(self) -> dict[str, Page]:
+        return {page.meta.id: page for page in self.archive.get("tasks", []) if isinstance(page.meta, TaskMeta)}
+
+    def decisions(self) -> dict[str, Page]:
+        return {
+            page.slug: page for page in self.archive.get("decisions", []) if isinstance(page.meta, DecisionMeta)
+        }
+
+    def workstream_by_slug(self) -> dict[str, Page]:
+        return {page.slug: page for page in self.workstreams}
+
+    def gates_of(self, workstream_slug: str) -> list[Page]:
+        return [
+            gate for gate in self.gates if isinstance(gate.meta, GateMeta) and gate.meta.workstream == workstream_slug
+        ]
