@@ -1,0 +1,1 @@
+"""Durable gift jobs: ledger, state machine, retries, leases, workers, intake, dispatch and git sync."""

@@ -1,0 +1,51 @@
+"""The order state machine: the one place that says which transitions are legal."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from builder.errors import JobError
+
+
+class State(StrEnum):
+    RECEIVED = "received"
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRY_WAIT = "retry_wait"
+    PUBLISHED = "published"
+    HELD = "held"
+    FAILED = "failed"
+    TAKEN_DOWN = "taken_down"
+
+
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.RECEIVED: frozenset({State.QUEUED}),
+    State.QUEUED: frozenset({State.RUNNING}),
+    State.RUNNING: frozenset({State.PUBLISHED, State.RETRY_WAIT, State.HELD, State.FAILED}),
+    State.RETRY_WAIT: frozenset({State.QUEUED}),
+    # support's `gift retry REF`: a reviewed held order or a failed one goes back to the queue
+    State.HELD: frozenset({State.QUEUED}),
+    State.FAILED: frozenset({State.QUEUED}),
+    State.PUBLISHED: frozenset({State.TAKEN_DOWN}),
+    State.TAKEN_DOWN: frozenset(),
+}
+
+# States a support person must act on; they always carry a reason category.
+NEEDS_ATTENTION = frozenset({State.HELD, State.FAILED})
+FINAL = frozenset({State.PUBLISHED, State.TAKEN_DOWN})
+
+
+def parse_state(value: str) -> State:
+    try:
+        return State(value)
+    except ValueError:
+        names = ", ".join(s.value for s in State)
+        raise JobError(f"unknown state {value!r} (one of: {names})") from None
+
+
+def check_transition(current: State | str, target: State | str) -> State:
+    """Return `target` as a State, or raise JobError: an illegal transition is a bug, never an overwrite."""
+    source, goal = parse_state(str(current)), parse_state(str(target))
+    if goal not in TRANSITIONS[source]:
+        raise JobError(f"illegal transition {source.value} → {goal.value}")
+    return goal
