@@ -1,0 +1,34 @@
+"""Arguments shared by build, check and serve."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from builder.site.build import BuildOptions
+from builder.site.environment import TEMPLATES_DIR
+
+
+def add_site_arguments(parser: argparse.ArgumentParser, *, output: bool = True) -> None:
+    parser.add_argument("--content", type=Path, default=Path("content"), help="content folder (default: content)")
+    if output:
+        parser.add_argument("--out", type=Path, default=Path("site"), help="output folder (default: site)")
+    parser.add_argument("--templates", type=Path, default=TEMPLATES_DIR, help=argparse.SUPPRESS)
+    parser.add_argument("--strict", action="store_true", help="treat warnings and evidence contradictions as errors")
+    parser.add_argument("--offline", action="store_true", help="never touch the network; use the GitHub snapshot")
+    parser.add_argument("--cache-dir", type=Path, default=Path(".cache"), help="snapshot and manifest folder")
+    parser.add_argument("--jobs", type=int, default=None, help="render processes (default: one per core)")
+
+
+def options_from(args: argparse.Namespace, *, incremental: bool = True) -> BuildOptions:
+    extra = {"workers": args.jobs} if args.jobs else {}
+    return BuildOptions(
+        content=args.content,
+        out=getattr(args, "out", Path("site")),
+        templates=args.templates,
+        strict=args.strict,
+        offline=args.offline,
+        cache_dir=args.cache_dir,
+        incremental=incremental and not getattr(args, "no_cache", False),
+        **extra,
+    )

@@ -1,0 +1,30 @@
+"""`python -m builder build`: build the board site into --out, atomically."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from builder.commands._site_args import add_site_arguments, options_from
+from builder.diagnostics import report
+from builder.errors import ContentError
+from builder.site.build import Site
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser("build", help="build the board site", description=__doc__)
+    add_site_arguments(parser)
+    parser.add_argument("--no-cache", action="store_true", help="render every page (ignore the last build)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    site = Site(options_from(args))
+    try:
+        result = site.build()
+    except ContentError as error:
+        report(error.diagnostics, title="Board build failed")
+        print("build failed: the previous output is untouched", file=sys.stderr)
+        return 1
+    print(f"{args.out}: {result.summary()}")
+    return 0

@@ -1,0 +1,254 @@
+"""The site pipeline, Zola-style: `load()` reads and checks everything, `build()` only then writes."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from builder import __version__
+from builder.content.loader import load_content
+from builder.content.structure import Content, Page
+from builder.errors import ContentError, Diagnostic
+from builder.markup import Markdown
+from builder.site.environment import TEMPLATES_DIR, make_environment
+from builder.site.incremental import Manifest, record_outputs, text_hash, tree_stat_key, walk_files
+from builder.site.render import STYLESHEET, Rendered, SiteRenderer, output_path
+from builder.site.writer import StagedSite
+
+PARALLEL_THRESHOLD = 96  # below this many pages, forking workers costs more than it saves
+KEEP_FOLDERS = ("gifts",)  # written by the gift publisher, never by a board build
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    content: Path
+    out: Path
+    templates: Path = TEMPLATES_DIR
+    strict: bool = False
+    offline: bool = False
+    cache_dir: Path = Path(".cache")
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    incremental: bool = True
+
+    @property
+    def manifest_path(self) -> Path:
+        key = hashlib.blake2b(str(self.out.resolve()).encode(), digest_size=6).hexdigest()
+        return self.cache_dir / f"build-manifest-{key}.json"
+
+
+@dataclass
+class BuildReport:
+    pages: int = 0
+    rendered: int = 0
+    reused: int = 0
+    up_to_date: bool = False
+    phases: dict[str, float] = field(default_factory=dict)
+    rendered_paths: list[str] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.phases.values())
+
+    def summary(self) -> str:
+        if self.up_to_date:
+            return f"up to date ({self.pages} pages) in {self.seconds * 1000:.0f} ms"
+        phases = ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in self.phases.items())
+        return f"built {self.pages} pages ({self.rendered} rendered, {self.reused} reused) in " \
+               f"{self.seconds * 1000:.0f} ms: {phases}"
+
+
+class Phases:
+    def __init__(self, report: BuildReport) -> None:
+        self.report = report
+        self.started = time.perf_counter()
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.report.phases[name] = self.report.phases.get(name, 0.0) + now - self.started
+        self.started = now
+
+
+ExtraOutputs = Callable[["Site"], list[Rendered]]
+
+
+class Site:
+    """One build of one content folder into one output folder."""
+
+    def __init__(self, options: BuildOptions, *, extra_outputs: list[ExtraOutputs] | None = None) -> None:
+        self.options = options
+        self.extra_outputs = extra_outputs or []
+        self.content: Content | None = None
+        self.renderer: SiteRenderer | None = None
+        self.warnings: list[Diagnostic] = []
+        self.report = BuildReport()
+        self.phases = Phases(self.report)
+
+    # -- load ----------------------------------------------------------------------------------
+    def quick_key(self) -> str:
+        options = self.options
+        extra = f"{__version__}|{options.strict}|{options.offline}|{options.templates.resolve()}"
+        return tree_stat_key(options.content.resolve(), options.templates.resolve(), extra=extra)
+
+    def load(self) -> None:
+        """Read content and templates and check every reference; raise ContentError with every problem."""
+        self.content = load_content(self.options.content)
+        env = make_environment(self.options.templates)
+        self.renderer = SiteRenderer(self.content, env, Markdown())
+        self.phases.mark("load")
+
+    def global_key(self) -> str:
+        assert self.content is not None
+        parts = [__version__, self.content.config.model_dump_json()]
+        for path in sorted(walk_files(self.options.templates)):
+            parts.append(f"{path.relative_to(self.options.templates)}:{hashlib.blake2b(path.read_bytes()).hexdigest()}")
+        for page in self.content.pages():
+            parts.append(f"{page.url}|{page.meta.model_dump_json()}")
+        return text_hash(*parts)
+
+    # -- render --------------------------------------------------------------------------------
+    def render_all(self, staged: StagedSite | None, manifest: Manifest) -> list[Diagnostic]:
+        """Render every output (into `staged` when given); reuse unchanged pages from the last build."""
+        assert self.content is not None and self.renderer is not None
+        problems: list[Diagnostic] = []
+        global_key = self.global_key() if staged is not None else ""
+        reuse = staged is not None and self.options.incremental and manifest.global_key == global_key
+        previous_out = self.options.out
+        source_hashes: dict[str, str] = {}
+        archive_pages: list[Page] = []
+        for page in self.content.pages():
+            relative = output_path(page.url)
+            source_hashes[relative] = text_hash(page.meta_text, page.body, page.url)
+            if page.kind != "archive":
+                rendered = self.renderer.render_page(page)
+                problems.extend(rendered.problems)
+                self.emit(staged, rendered)
+            elif reuse and staged and manifest.pages.get(relative) == source_hashes[relative] \
+                    and (previous_out / relative).is_file():
+                staged.link_or_copy(relative, previous_out / relative)
+                self.report.reused += 1
+            else:
+                archive_pages.append(page)
+        problems.extend(self.render_pages(archive_pages, staged))
+        for rendered in self.renderer.render_indexes(self.generated_at()):
+            self.emit(staged, rendered)
+        for extra in self.extra_outputs:
+            for rendered in extra(self):
+                self.emit(staged, rendered)
+        if staged is not None:
+            staged.write(STYLESHEET, (self.options.templates / "static" / "site.css").read_bytes())
+        self.report.pages = len(self.content.pages())
+        manifest.global_key = global_key
+        manifest.pages = source_hashes
+        self.phases.mark("render")
+        return problems
+
+    def emit(self, staged: StagedSite | None, rendered: Rendered) -> None:
+        self.report.rendered += 1
+        self.report.rendered_paths.append(rendered.path)
+        if staged is not None:
+            staged.write(rendered.path, rendered.data)
+
+    def render_pages(self, pages: list[Page], staged: StagedSite | None) -> list[Diagnostic]:
+        assert self.renderer is not None
+        workers = min(self.options.workers, os.cpu_count() or 1)
+        if len(pages) < PARALLEL_THRESHOLD or workers < 2:
+            problems: list[Diagnostic] = []
+            for page in pages:
+                rendered = self.renderer.render_page(page)
+                problems.extend(rendered.problems)
+                self.emit(staged, rendered)
+            return problems
+        return self.render_in_workers(pages, staged, workers)
+
+    def render_in_workers(self, pages: list[Page], staged: StagedSite | None, workers: int) -> list[Diagnostic]:
+        global _WORKER_RENDERER, _WORKER_PAGES, _WORKER_ROOT
+        _WORKER_RENDERER, _WORKER_PAGES = self.renderer, pages
+        _WORKER_ROOT = staged.root if staged is not None else None
+        chunks = [list(range(start, len(pages), workers * 4)) for start in range(workers * 4)]
+        context = multiprocessing.get_context("fork")
+        with context.Pool(workers) as pool:
+            results = pool.map(_render_chunk, [chunk for chunk in chunks if chunk])
+        _WORKER_RENDERER, _WORKER_PAGES, _WORKER_ROOT = None, [], None
+        problems = []
+        for paths, chunk_problems in results:
+            problems.extend(chunk_problems)
+            self.report.rendered += len(paths)
+            self.report.rendered_paths.extend(paths)
+            if staged is not None:
+                for path in paths:
+                    if path in staged.written:
+                        raise ContentError([Diagnostic(path, 1, "two pages render to the same output path")])
+                    staged.written.add(path)
+        return problems
+
+    def generated_at(self) -> datetime:
+        """The newest content date, so that builds from the same input are byte-identical."""
+        assert self.content is not None
+        newest = max(
+            (p.meta.date for pages in self.content.archive.values() for p in pages),  # type: ignore[union-attr]
+            default=None,
+        )
+        if newest is None:
+            return datetime(1970, 1, 1, tzinfo=UTC)
+        return datetime.combine(newest, datetime.min.time(), tzinfo=UTC)
+
+    # -- commands ------------------------------------------------------------------------------
+    def check(self) -> list[Diagnostic]:
+        """Validate everything a build would, writing nothing."""
+        self.load()
+        return self.render_all(None, Manifest(out=str(self.options.out)))
+
+    def build(self) -> BuildReport:
+        """Build into a staging folder and swap it in; on any error the previous output stays."""
+        options = self.options
+        out = options.out.resolve()
+        manifest = Manifest.load(options.manifest_path, out)
+        quick_key = self.quick_key()
+        if options.incremental and manifest.quick_key == quick_key and manifest.outputs_intact(out):
+            self.report.up_to_date = True
+            self.report.pages = sum(1 for path in manifest.pages)
+            self.phases.mark("check")
+            return self.report
+        self.load()
+        with StagedSite(out) as staged:
+            problems = self.render_all(staged, manifest)
+            if problems:
+                raise ContentError(problems)
+            staged.commit(keep=KEEP_FOLDERS)
+            self.phases.mark("write")
+            manifest.quick_key = quick_key
+            manifest.outputs = record_outputs(out, staged.written)
+        manifest.save(options.manifest_path)
+        return self.report
+
+
+_WORKER_RENDERER: SiteRenderer | None = None
+_WORKER_PAGES: list[Page] = []
+_WORKER_ROOT: Path | None = None
+
+
+def _render_chunk(indices: list[int]) -> tuple[list[str], list[Diagnostic]]:
+    """Runs in a forked worker: render pages by index and write them straight into the staging folder."""
+    assert _WORKER_RENDERER is not None
+    paths: list[str] = []
+    problems: list[Diagnostic] = []
+    for index in indices:
+        rendered = _WORKER_RENDERER.render_page(_WORKER_PAGES[index])
+        problems.extend(rendered.problems)
+        paths.append(rendered.path)
+        if _WORKER_ROOT is not None:
+            target = _WORKER_ROOT / rendered.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(rendered.data)
+    return paths, problems
+
+
+def clean_output(out: Path) -> None:
+    shutil.rmtree(out, ignore_errors=True)

@@ -1,0 +1,38 @@
+"""The Jinja2 environment: autoescape everywhere, StrictUndefined, relative URLs."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+
+from builder.errors import BuildError
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
+
+
+def human_date(value: date | datetime) -> str:
+    return f"{value:%d %B %Y}".lstrip("0")
+
+
+def make_environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
+    if not templates_dir.is_dir():
+        raise BuildError(f"{templates_dir}: templates folder not found")
+    env = Environment(
+        loader=FileSystemLoader(templates_dir),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.filters["human_date"] = human_date
+    return env
+
+
+def template_error(error: TemplateError) -> BuildError:
+    """Map a Jinja error to a BuildError that names the template file and line."""
+    filename = getattr(error, "filename", None) or getattr(error, "name", None) or "template"
+    line = getattr(error, "lineno", None) or 1
+    return BuildError(f"{filename}:{line}: {error.message or error}")

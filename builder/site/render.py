@@ -1,0 +1,263 @@
+"""Render the content graph to HTML strings: pages, indexes, feed and sitemap. No file I/O here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
+from typing import Any
+
+from jinja2 import Environment, TemplateError
+from markupsafe import Markup
+
+from builder import __version__
+from builder.content.models import ARCHIVE_KINDS, ArchiveMeta, BoardMeta, GateMeta, TaskMeta
+from builder.content.structure import Content, Page
+from builder.errors import Diagnostic
+from builder.markup import LinkContext, Markdown, plain_text
+from builder.site.environment import template_error
+from builder.site.views import ArchiveKindView, DependencyView, GateView, Status, WorkstreamView
+from builder.urls import relative_url
+
+ARCHIVE_INDEX_URL = "archive/"
+NOT_FOUND_PAGE = "404.html"
+STYLESHEET = "assets/site.css"
+ARCHIVE_DESCRIPTION = "Phase 1 memory: build history, decisions, lessons, source summaries and tasks."
+
+EvidenceHook = Callable[[Page], Any]
+
+
+@dataclass
+class Rendered:
+    """One output file: its site-relative path and bytes, plus the problems found rendering it."""
+
+    path: str
+    data: bytes
+    problems: list[Diagnostic] = field(default_factory=list)
+
+
+def output_path(url: str) -> str:
+    return f"{url}index.html"
+
+
+class SiteRenderer:
+    """Renders pages of one loaded `Content`; cheap to create, safe to share with forked workers."""
+
+    def __init__(
+        self,
+        content: Content,
+        env: Environment,
+        markdown: Markdown,
+        *,
+        evidence: EvidenceHook | None = None,
+        extra_urls: Iterable[str] = (),
+    ) -> None:
+        self.content = content
+        self.env = env
+        self.markdown = markdown
+        self.evidence = evidence
+        self.urls_by_source = {page.content_path: page.url for page in content.pages()}
+        self.kinds = [key for key in ARCHIVE_KINDS if content.archive.get(key)]
+        self.known_urls = frozenset(
+            [*self.urls_by_source.values(), ARCHIVE_INDEX_URL, *(f"archive/{k}/" for k in self.kinds), *extra_urls]
+        )
+        self.workstreams = content.workstream_by_slug()
+        self._bodies: dict[str, tuple[Markup, list[Diagnostic]]] = {}
+
+    # -- fragments -----------------------------------------------------------------------------
+    def body(self, page: Page, *, from_url: str | None = None) -> tuple[Markup, list[Diagnostic]]:
+        """A page's Markdown body as sanitized HTML, with links made relative to `from_url`."""
+        at = page.url if from_url is None else from_url
+        key = f"{page.content_path}@{at}"
+        if key not in self._bodies:
+            context = LinkContext(
+                page_url=at,
+                source=page.content_path,
+                display_path=page.display_path,
+                first_line=page.body_line,
+                urls_by_source=self.urls_by_source,
+                known_urls=self.known_urls,
+            )
+            html = self.markdown.render(page.body, context)
+            # report a broken link once, from the page's own URL
+            self._bodies[key] = (html, context.problems if at == page.url else [])
+        return self._bodies[key]
+
+    def gate_view(self, gate: Page, at: str) -> GateView:
+        meta = gate.meta
+        assert isinstance(meta, GateMeta)
+        return GateView(
+            page=gate,
+            status=Status(meta.status),
+            description=self.body(gate, from_url=at)[0],
+            workstream=self.workstreams.get(meta.workstream),
+            evidence=self.evidence(gate) if self.evidence else None,
+        )
+
+    def gate_views(self, at: str) -> list[GateView]:
+        gates = sorted(self.content.gates, key=lambda g: (g.meta.order, g.title))  # type: ignore[union-attr]
+        return [self.gate_view(gate, at) for gate in gates]
+
+    def workstream_views(self, at: str) -> list[WorkstreamView]:
+        streams = sorted(self.content.workstreams, key=lambda w: (w.meta.order, w.title))  # type: ignore[union-attr]
+        gates = self.gate_views(at)
+        return [
+            WorkstreamView(
+                page=stream,
+                description=self.body(stream, from_url=at)[0],
+                gates=[g for g in gates if g.workstream is stream],
+            )
+            for stream in streams
+        ]
+
+    def archive_views(self) -> list[ArchiveKindView]:
+        return [
+            ArchiveKindView(
+                key=key,
+                label=ARCHIVE_KINDS[key][1],
+                url=f"archive/{key}/",
+                entries=sorted(self.content.archive[key], key=entry_sort_key),
+            )
+            for key in self.kinds
+        ]
+
+    # -- pages ---------------------------------------------------------------------------------
+    def render_template(self, name: str, url: str, **context: Any) -> bytes:
+        try:
+            template = self.env.get_template(name)
+            html = template.render(
+                site=self.content.config,
+                page_url=url,
+                url=lambda target: relative_url(url, target),
+                stylesheet=relative_url(url, STYLESHEET),
+                version=__version__,
+                archive_kinds=[(key, ARCHIVE_KINDS[key][1]) for key in self.kinds],
+                **context,
+            )
+        except TemplateError as error:
+            raise template_error(error) from error
+        return html.encode("utf-8")
+
+    def render_page(self, page: Page) -> Rendered:
+        body, problems = self.body(page)
+        context: dict[str, Any] = {"page": page, "body": body, "description": description_of(page)}
+        if page.kind == "board":
+            template = "board.html"
+            context.update(self.board_context())
+        elif page.kind == "gate":
+            template = "gate.html"
+            context["gate"] = self.gate_view(page, page.url)
+        elif page.kind == "workstream":
+            template = "workstream.html"
+            view = next(v for v in self.workstream_views(page.url) if v.page is page)
+            context["workstream"] = view
+        else:
+            template = "archive_entry.html"
+            context.update(self.archive_entry_context(page))
+        data = self.render_template(template, page.url, **context)
+        return Rendered(output_path(page.url), data, list(problems))
+
+    def board_context(self) -> dict[str, Any]:
+        board = self.content.board
+        meta = board.meta
+        assert isinstance(meta, BoardMeta)
+        tasks = self.content.tasks_by_id()
+        dependencies = [
+            DependencyView(text=self.markdown.render_inline(dep.text), task=tasks.get(dep.task) if dep.task else None)
+            for dep in meta.dependencies
+        ]
+        return {
+            "board": meta,
+            "workstreams": self.workstream_views(""),
+            "gates": self.gate_views(""),
+            "dependencies": dependencies,
+            "invariants": [self.markdown.render_inline(text) for text in meta.invariants],
+            "archive": self.archive_views(),
+        }
+
+    def archive_entry_context(self, page: Page) -> dict[str, Any]:
+        meta = page.meta
+        assert isinstance(meta, ArchiveMeta)
+        related: dict[str, Page | None] = {}
+        for field_name in ("supersedes", "superseded_by"):
+            slug = getattr(meta, field_name, None)
+            related[field_name] = self.content.decisions().get(slug) if slug else None
+        gate_slug = getattr(meta, "gate", None)
+        gate = next((g for g in self.content.gates if g.slug == gate_slug), None)
+        return {
+            "meta": meta,
+            "kind_label": ARCHIVE_KINDS[page.archive_kind][1],
+            "kind_url": f"archive/{page.archive_kind}/",
+            "related": related,
+            "gate": gate,
+            "evidence": self.evidence(page) if self.evidence else None,
+        }
+
+    def render_indexes(self, generated_at: datetime) -> list[Rendered]:
+        archive = self.archive_views()
+        outputs = [
+            Rendered(
+                output_path(ARCHIVE_INDEX_URL),
+                self.render_template("archive_index.html", ARCHIVE_INDEX_URL, archive=archive,
+                                     description=ARCHIVE_DESCRIPTION),
+            )
+        ]
+        for view in archive:
+            outputs.append(
+                Rendered(
+                    output_path(view.url),
+                    self.render_template("archive_kind.html", view.url, kind=view,
+                                         description=f"{view.label} in the archive."),
+                )
+            )
+        outputs.append(Rendered(NOT_FOUND_PAGE, self.render_404()))
+        outputs.append(Rendered("feed.xml", self.render_feed(archive, generated_at)))
+        outputs.append(Rendered("sitemap.xml", self.render_sitemap()))
+        return outputs
+
+    def render_404(self) -> bytes:
+        # served at any depth, so its links are absolute from the site root only when a base URL is known
+        base = self.content.config.base_url
+        root = base if base else "/"
+        return self.render_template("404.html", "", site_root=root, description="Page not found.")
+
+    def absolute(self, url: str) -> str:
+        base = self.content.config.base_url
+        return (base.rstrip("/") + "/" + url) if base else "/" + url
+
+    def render_feed(self, archive: list[ArchiveKindView], generated_at: datetime) -> bytes:
+        entries = sorted((p for view in archive for p in view.entries), key=entry_sort_key)[:50]
+        updated = max((entry_datetime(p) for p in entries), default=generated_at)
+        return self.render_template(
+            "feed.xml", "", entries=entries, updated=updated, absolute=self.absolute,
+            summary_of=description_of, entry_datetime=entry_datetime,
+        )
+
+    def render_sitemap(self) -> bytes:
+        urls = sorted({"", ARCHIVE_INDEX_URL, *self.known_urls})
+        return self.render_template("sitemap.xml", "", urls=urls, absolute=self.absolute)
+
+
+def entry_sort_key(page: Page) -> tuple[int, str]:
+    meta = page.meta
+    assert isinstance(meta, ArchiveMeta)
+    return (-meta.date.toordinal(), page.slug)
+
+
+def entry_datetime(page: Page) -> datetime:
+    meta = page.meta
+    assert isinstance(meta, ArchiveMeta)
+    return datetime.combine(meta.date, time(0, 0), tzinfo=UTC)
+
+
+def description_of(page: Page) -> str:
+    meta = page.meta
+    if isinstance(meta, BoardMeta):
+        return meta.summary
+    if isinstance(meta, ArchiveMeta) and meta.summary:
+        return meta.summary
+    if isinstance(meta, TaskMeta):
+        return meta.outcome
+    text = plain_text(page.body)
+    return text[:200].rsplit(" ", 1)[0] + "…" if len(text) > 200 else text
+
