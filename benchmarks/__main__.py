@@ -1,0 +1,103 @@
+"""`make bench` / `python -m benchmarks [NAME …]`: run the benchmarks, print their tables, write results/latest.md.
+
+Names: build, sanitizer, gifts, giftpage, intake. Environment: BENCH_QUICK=1 (small corpus, one run each),
+BENCH_RUNS=N, BENCH_PAGES=N, BENCH_NO_PEERS=1 (Giftboard only), BENCH_NO_INSTALL=1 (never install the peers venv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from benchmarks.common import RESULTS_DIR, NotAvailable, Progress, Table, machine_lines, quick
+
+BENCHES: dict[str, str] = {
+    "build": "benchmarks.build",
+    "sanitizer": "benchmarks.sanitizer",
+    "gifts": "benchmarks.gifts",
+    "giftpage": "benchmarks.giftpage",
+    "intake": "benchmarks.intake",
+}
+TITLES: dict[str, str] = {
+    "build": "Board build",
+    "sanitizer": "Sanitizer",
+    "gifts": "Gift generation",
+    "giftpage": "Gift page",
+    "intake": "Intake and queue",
+}
+
+
+def run_bench(name: str, progress: Progress) -> list[Table]:
+    module = importlib.import_module(BENCHES[name])
+    runner: Callable[[Progress], list[Table]] = module.run
+    try:
+        return runner(progress)
+    except NotAvailable as error:
+        table = Table(TITLES[name], ["status"])
+        table.add(f"not available: {error}")
+        return [table]
+    except Exception as error:  # a broken bench must not hide the others' tables
+        progress.line(traceback.format_exc())
+        table = Table(TITLES[name], ["status"])
+        table.add(f"FAILED: {type(error).__name__}: {error}")
+        return [table]
+
+
+def section(name: str, tables: list[Table], header: list[str]) -> str:
+    return f"## {TITLES[name]}\n\n" + "\n".join(header) + "\n\n" + "\n".join(t.render() for t in tables)
+
+
+def write_results(sections: dict[str, str], results: Path) -> Path:
+    """Each bench keeps its last section in results/<name>.md; latest.md joins them in a fixed order."""
+    results.mkdir(parents=True, exist_ok=True)
+    for name, text in sections.items():
+        (results / f"{name}.md").write_text(text, encoding="utf-8")
+    parts = ["# Giftboard benchmarks: latest results", "",
+             "Written by `make bench` (`python -m benchmarks`); each section says when and where it ran.", ""]
+    for name in BENCHES:
+        path = results / f"{name}.md"
+        if path.is_file():
+            parts.append(path.read_text(encoding="utf-8"))
+    latest = results / "latest.md"
+    latest.write_text("\n".join(parts), encoding="utf-8")
+    return latest
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"benches to run (default: all): {', '.join(BENCHES)}")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="folder for the result files (default: benchmarks/results, or none with BENCH_QUICK)")
+    args = parser.parse_args(argv)
+    names = args.names or list(BENCHES)
+    unknown = [name for name in names if name not in BENCHES]
+    if unknown:
+        parser.error(f"unknown bench {', '.join(unknown)}: choose from {', '.join(BENCHES)}")
+    progress = Progress()
+    results = args.results
+    if results is None and not quick():
+        results = RESULTS_DIR
+    started = time.perf_counter()
+    sections: dict[str, str] = {}
+    for name in names:
+        progress.line(f"{TITLES[name]} …")
+        header = machine_lines() + (["- BENCH_QUICK=1: small corpus, one run each"] if quick() else [])
+        tables = run_bench(name, progress)
+        text = section(name, tables, header)
+        sections[name] = text
+        print(text, flush=True)
+    progress.line(f"all done in {time.perf_counter() - started:.0f} s")
+    if results is not None:
+        latest = write_results(sections, results)
+        progress.line(f"wrote {latest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,315 @@
+"""Board build: Giftboard against Hugo, MkDocs and Pelican on the same generated pages, plus rebuilds and the seed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks import corpus, peers
+from benchmarks.common import (
+    REPO_ROOT,
+    NotAvailable,
+    Progress,
+    Ran,
+    Table,
+    median,
+    quick,
+    run_timed,
+    runs,
+    scratch,
+    seconds,
+    storage_of,
+    tail,
+)
+
+FULL_PAGES = 4000
+QUICK_PAGES = 120
+NO_CHANGE_TARGET = 0.3
+ONE_FILE_SERVE_TARGET = 0.05
+
+
+def page_count() -> int:
+    value = os.environ.get("BENCH_PAGES")
+    if value:
+        return int(value)
+    return QUICK_PAGES if quick() else FULL_PAGES
+
+
+@dataclass
+class Tool:
+    name: str
+    version: str
+    root: Path
+    command: list[str | os.PathLike[str]]
+    clean: list[Path]  # removed before each cold build: output and caches
+    output: Path
+    env: dict[str, str] | None = None
+    times: list[float] = field(default_factory=list)
+    error: str = ""
+
+    def cold(self) -> Ran:
+        for path in self.clean:
+            shutil.rmtree(path, ignore_errors=True)
+        return run_timed(self.command, cwd=self.root, env=self.env)
+
+    def html_files(self) -> int:
+        return sum(1 for _ in self.output.rglob("*.html")) if self.output.is_dir() else 0
+
+
+def giftboard_command(content: Path, out: Path) -> list[str | os.PathLike[str]]:
+    return [sys.executable, "-m", "builder", "build", "--content", content, "--out", out]
+
+
+def giftboard_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("CI", None)  # no annotations / strict CI behaviour in a benchmark
+    env.pop("GITHUB_ACTIONS", None)
+    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def giftboard_tool(base: Path, pages: list[corpus.SourcePage]) -> Tool:
+    root = base / "giftboard"
+    corpus.write_giftboard(root / "content", pages)
+    out = root / "site"
+    return Tool("Giftboard", "this checkout", root, giftboard_command(root / "content", out),
+                [out, root / ".cache"], out, giftboard_env())
+
+
+def peer_tools(base: Path, pages: list[corpus.SourcePage]) -> list[Tool]:
+    found = peers.versions()
+    hugo_root = corpus.write_hugo(base / "hugo", pages)
+    mkdocs_root = corpus.write_mkdocs(base / "mkdocs", pages)
+    pelican_root = corpus.write_pelican(base / "pelican", pages)
+    hugo_cache = hugo_root / ".hugo-cache"
+    return [
+        Tool("Hugo", found.get("hugo", "?"), hugo_root,
+             [peers.hugo_binary(), "--quiet", "--source", hugo_root, "--destination", hugo_root / "public",
+              "--cacheDir", hugo_cache, "--noBuildLock"],
+             [hugo_root / "public", hugo_root / "resources", hugo_cache], hugo_root / "public"),
+        Tool("MkDocs", found.get("mkdocs", "?"), mkdocs_root,
+             [peers.tool("mkdocs"), "build", "--quiet", "--config-file", mkdocs_root / "mkdocs.yml",
+              "--site-dir", mkdocs_root / "site"],
+             [mkdocs_root / "site"], mkdocs_root / "site"),
+        Tool("Pelican", found.get("pelican", "?"), pelican_root,
+             [peers.tool("pelican"), pelican_root / "content", "--output", pelican_root / "output",
+              "--settings", pelican_root / "pelicanconf.py", "--quiet"],
+             [pelican_root / "output", pelican_root / "__pycache__"], pelican_root / "output"),
+    ]
+
+
+def lesson_html(out: Path, slug: str) -> Path:
+    return out / "archive" / "lessons" / slug / "index.html"
+
+
+def run(progress: Progress) -> list[Table]:
+    count = page_count()
+    n_runs = runs(3)
+    pages = list(corpus.pages(count))
+    words = sum(p.words for p in pages)
+    tables: list[Table] = []
+    with scratch("build") as base:
+        with progress.step(f"writing {count} pages ({words / count:.0f} words each on average) for each tool"):
+            ours = giftboard_tool(base, pages)
+            tools = [ours]
+            peer_note = ""
+            if os.environ.get("BENCH_NO_PEERS"):
+                peer_note = "peers skipped (BENCH_NO_PEERS is set)"
+            else:
+                try:
+                    peers.ensure(progress)
+                    tools += peer_tools(base, pages)
+                except NotAvailable as error:
+                    peer_note = f"peers not available: {error}"
+        for round_no in range(1, n_runs + 1):
+            for tool in tools:
+                if tool.error:
+                    continue
+                with progress.step(f"cold build {round_no}/{n_runs}: {tool.name} ({count} pages)"):
+                    ran = tool.cold()
+                if ran.returncode != 0:
+                    tool.error = f"exit {ran.returncode}: {tail(ran.stderr or ran.stdout, 6)}"
+                    progress.line(f"{tool.name} failed: {tool.error}")
+                else:
+                    tool.times.append(ran.seconds)
+        tables.append(cold_table(tools, count, words, n_runs, base, peer_note))
+        tables.append(rebuild_table(progress, ours, pages, n_runs))
+    tables.append(seed_table(progress, n_runs))
+    return tables
+
+
+def cold_table(tools: list[Tool], count: int, words: int, n_runs: int, base: Path, peer_note: str) -> Table:
+    table = Table(
+        f"Board build: cold build of {count} generated Markdown pages (same bodies for every tool)",
+        ["tool", "version", "cold build (median)", "runs (min–max)", "pages/s", "HTML files out",
+         "Giftboard's time ÷ tool's"],
+    )
+    ours = tools[0]
+    ours_median = median(ours.times) if ours.times else None
+    for tool in tools:
+        if not tool.times:
+            table.add(tool.name, tool.version, "failed", "—", "—", tool.html_files(), "—")
+            table.notes.append(f"{tool.name} did not build: {tool.error}")
+            continue
+        mid = median(tool.times)
+        ratio = "—" if tool is ours or ours_median is None else f"{ours_median / mid:.2f}×"
+        table.add(tool.name, tool.version, seconds(mid), f"{seconds(min(tool.times))}–{seconds(max(tool.times))}",
+                  f"{count / mid:,.0f}", tool.html_files(), ratio)
+    hugo = next((t for t in tools if t.name == "Hugo" and t.times), None)
+    if ours_median is not None and hugo is not None:
+        hugo_median = median(hugo.times)
+        verdict = "met" if ours_median <= hugo_median else "MISSED"
+        table.notes.append(f"target: cold build at or under Hugo's time in the same run — {verdict} "
+                           f"({seconds(ours_median)} vs {seconds(hugo_median)})")
+    elif ours_median is not None:
+        table.notes.append("target: cold build at or under Hugo's time — not measured (no Hugo in this run)")
+    if peer_note:
+        table.notes.append(peer_note)
+    table.notes.append(f"{count} pages, {words:,} words in all; median of {n_runs} run(s), wall clock from spawn to "
+                       f"exit, output and caches removed before each run; files on {storage_of(base)}")
+    table.notes.append("a ratio under 1.00× means Giftboard is faster; MkDocs with a short nav (10 entries), Pelican "
+                       "with its default theme and feeds off, Hugo with three minimal layouts and no theme")
+    return table
+
+
+def rebuild_table(progress: Progress, ours: Tool, pages: list[corpus.SourcePage], n_runs: int) -> Table:
+    table = Table("Board build: Giftboard rebuilds of the same corpus",
+                  ["measure", "time (median)", "target", "verdict"])
+    if not ours.times:
+        table.add("rebuilds", "not measured", "—", "cold build failed")
+        return table
+    content = ours.root / "content"
+    out = ours.output
+    ours.cold()  # a complete output and a warm cache to start from
+    ran_no_change: list[float] = []
+    with progress.step(f"no-change rebuild ×{n_runs}"):
+        for _ in range(n_runs):
+            ran = run_timed(ours.command, cwd=ours.root, env=ours.env)
+            if ran.returncode != 0:
+                table.notes.append(f"no-change rebuild failed: {tail(ran.stderr, 4)}")
+                break
+            ran_no_change.append(ran.seconds)
+    if ran_no_change:
+        mid = median(ran_no_change)
+        table.add("no-change rebuild (CLI, whole process)", seconds(mid), "< 300 ms",
+                  "met" if mid < NO_CHANGE_TARGET else "MISSED")
+    changed_times: list[float] = []
+    stale = 0
+    with progress.step(f"one-file-changed rebuild ×{n_runs}"):
+        for attempt in range(n_runs):
+            page = pages[(attempt * 37) % len(pages)]
+            marker = f"benchmark-change-marker-{attempt}-{time.time_ns()}"
+            source = corpus.giftboard_page_path(content, page)
+            source.write_text(source.read_text(encoding="utf-8") + f"\nChanged paragraph {marker}.\n",
+                              encoding="utf-8")
+            ran = run_timed(ours.command, cwd=ours.root, env=ours.env)
+            if ran.returncode != 0:
+                table.notes.append(f"one-file rebuild failed: {tail(ran.stderr, 4)}")
+                break
+            changed_times.append(ran.seconds)
+            target = lesson_html(out, page.slug)
+            if not target.is_file() or marker not in target.read_text(encoding="utf-8"):
+                stale += 1
+    if changed_times:
+        mid = median(changed_times)
+        table.add("one-file-changed rebuild (CLI, whole process)", seconds(mid), "—", "for reference")
+        table.add("output stale after a change", f"{stale} of {len(changed_times)}", "0", "met" if not stale else
+                  "MISSED: the changed page did not show the edit")
+    serve = measure_incremental(progress, ours, pages, n_runs)
+    if serve is None:
+        table.add("one-file change in `serve` (incremental path)", "not available", "< 50 ms",
+                  "no incremental API exposed by the builder yet")
+    else:
+        mid, stale_serve, how = serve
+        verdict = "met" if mid < ONE_FILE_SERVE_TARGET and not stale_serve else "MISSED"
+        table.add(f"one-file change in `serve` ({how})", seconds(mid), "< 50 ms",
+                  verdict + (f" ({stale_serve} stale)" if stale_serve else ""))
+    table.notes.append("the CLI figures include Python start-up and imports (about "
+                       f"{seconds(python_startup())} for `python -m builder --help` here)")
+    return table
+
+
+def python_startup() -> float:
+    times = [run_timed([sys.executable, "-m", "builder", "--help"], env=giftboard_env()).seconds for _ in range(3)]
+    return median(times)
+
+
+def incremental_api() -> Callable[[Path, Path], Callable[[list[Path]], object]] | None:
+    """The builder's in-process incremental rebuild, if it exposes one.
+
+    Looked up as `builder.site.incremental.IncrementalBuilder(content, out)` with `.build()` and
+    `.rebuild(changed_paths)`, the names `serve` uses; None when absent.
+    """
+    try:
+        from builder.site import incremental  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    factory = getattr(incremental, "IncrementalBuilder", None)
+    if factory is None:
+        return None
+
+    def start(content: Path, out: Path) -> Callable[[list[Path]], object]:
+        builder = factory(content, out)
+        builder.build()
+        return builder.rebuild  # type: ignore[no-any-return]
+
+    return start
+
+
+def measure_incremental(progress: Progress, ours: Tool, pages: list[corpus.SourcePage],
+                        n_runs: int) -> tuple[float, int, str] | None:
+    start = incremental_api()
+    if start is None:
+        return None
+    content = ours.root / "content"
+    out = ours.output
+    times: list[float] = []
+    stale = 0
+    with progress.step(f"one-file change through the incremental API ×{max(n_runs, 5)}"):
+        rebuild = start(content, out)
+        for attempt in range(max(n_runs, 5)):
+            page = pages[(attempt * 53 + 11) % len(pages)]
+            marker = f"incremental-marker-{attempt}-{time.time_ns()}"
+            source = corpus.giftboard_page_path(content, page)
+            source.write_text(source.read_text(encoding="utf-8") + f"\nIncremental {marker}.\n", encoding="utf-8")
+            began = time.perf_counter()
+            rebuild([source])
+            times.append(time.perf_counter() - began)
+            target = lesson_html(out, page.slug)
+            if not target.is_file() or marker not in target.read_text(encoding="utf-8"):
+                stale += 1
+    return median(times), stale, "in-process incremental API"
+
+
+def seed_table(progress: Progress, n_runs: int) -> Table:
+    table = Table("Board build: the seed board (content/ of the repository)",
+                  ["content", "pages (Markdown files)", "cold build (median)", "target", "verdict"])
+    seed = REPO_ROOT / "content"
+    files = sum(1 for _ in seed.rglob("*.md")) if seed.is_dir() else 0
+    if not (seed / "site.yaml").is_file():
+        table.add("content/", files, "not available", "well under 1 s", "the seed content has not landed yet")
+        return table
+    times: list[float] = []
+    with scratch("seed") as base:
+        content = base / "content"
+        shutil.copytree(seed, content)
+        out = base / "site"
+        with progress.step(f"seed board cold build ×{n_runs}"):
+            for _ in range(n_runs):
+                shutil.rmtree(out, ignore_errors=True)
+                shutil.rmtree(base / ".cache", ignore_errors=True)
+                ran = run_timed(giftboard_command(content, out), cwd=base, env=giftboard_env())
+                if ran.returncode != 0:
+                    table.add("content/", files, "failed", "well under 1 s", f"exit {ran.returncode}")
+                    table.notes.append(tail(ran.stderr or ran.stdout, 8))
+                    return table
+                times.append(ran.seconds)
+    mid = median(times)
+    table.add("content/", files, seconds(mid), "well under 1 s", "met" if mid < 1 else "MISSED")
+    table.notes.append("CLI wall clock including Python start-up; --offline is not passed, the build reads no network")
+    return table

@@ -1,0 +1,231 @@
+"""Shared pieces of the benchmarks: timing, tables, progress output, machine facts, scratch folders."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+WORK_DIR = BENCH_DIR / ".work"
+RESULTS_DIR = BENCH_DIR / "results"
+SHM = Path("/dev/shm")
+
+
+def quick() -> bool:
+    """BENCH_QUICK=1: a small corpus and one run each (the smoke test and a fast look)."""
+    return os.environ.get("BENCH_QUICK", "") not in ("", "0")
+
+
+def runs(default: int) -> int:
+    """How many timed runs a measurement takes (BENCH_RUNS overrides; 1 in quick mode)."""
+    value = os.environ.get("BENCH_RUNS")
+    if value:
+        return max(1, int(value))
+    return 1 if quick() else default
+
+
+class NotAvailable(Exception):
+    """A bench (or one row of it) cannot run yet: the part it measures has not landed or a tool is missing."""
+
+
+# -- progress -------------------------------------------------------------------------------------------------
+
+
+class Progress:
+    """Progress for long steps: a rich spinner in a terminal, plain `[bench]` lines when piped or under CI."""
+
+    def __init__(self, *, interactive: bool | None = None, stream: object = None) -> None:
+        self.stream = stream or sys.stderr
+        if interactive is None:
+            interactive = bool(getattr(self.stream, "isatty", lambda: False)()) and not os.environ.get("CI")
+        self.interactive = interactive
+        self._console = None
+        if interactive:
+            from rich.console import Console
+
+            self._console = Console(file=self.stream)  # type: ignore[arg-type]
+
+    def line(self, message: str) -> None:
+        if self._console is not None:
+            self._console.print(f"[dim]·[/dim] {message}", highlight=False)
+        else:
+            print(f"[bench] {message}", file=self.stream, flush=True)  # type: ignore[call-overload]
+
+    @contextlib.contextmanager
+    def step(self, message: str) -> Iterator[None]:
+        start = time.perf_counter()
+        if self._console is not None:
+            with self._console.status(message):
+                yield
+            self._console.print(f"[green]✓[/green] {message} ({time.perf_counter() - start:.1f} s)", highlight=False)
+        else:
+            print(f"[bench] {message} …", file=self.stream, flush=True)  # type: ignore[call-overload]
+            yield
+            print(f"[bench] {message}: done in {time.perf_counter() - start:.1f} s",  # type: ignore[call-overload]
+                  file=self.stream, flush=True)
+
+
+# -- tables ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Table:
+    """A markdown table with a title and notes; `render()` gives the text printed and written to results."""
+
+    title: str
+    columns: Sequence[str]
+    rows: list[Sequence[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, *cells: object) -> None:
+        self.rows.append([str(cell) for cell in cells])
+
+    def render(self) -> str:
+        widths = [len(c) for c in self.columns]
+        for row in self.rows:
+            for i, cell in enumerate(row):
+                widths[i] = max(widths[i], len(cell))
+
+        def fmt(cells: Sequence[str]) -> str:
+            return "| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(cells)) + " |"
+
+        lines = [f"### {self.title}", "", fmt(self.columns), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+        lines += [fmt(row) for row in self.rows]
+        if self.notes:
+            lines.append("")
+            lines += [f"- {note}" for note in self.notes]
+        return "\n".join(lines) + "\n"
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    return f"{value:.2f} s"
+
+
+def millis(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value * 1000:.{digits}f} ms"
+
+
+def micros(value: float | None) -> str:
+    return "—" if value is None else f"{value * 1e6:.1f} µs"
+
+
+def kib(size: int | None) -> str:
+    return "—" if size is None else f"{size / 1024:.1f} KiB"
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (pct in 0..100) of a non-empty sequence."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5 - 1e-9)))
+    return ordered[rank - 1]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+# -- processes ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ran:
+    seconds: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_timed(command: Sequence[str | os.PathLike[str]], *, cwd: Path | None = None,
+              env: dict[str, str] | None = None, timeout: float = 900) -> Ran:
+    """Run a command to completion and time it from spawn to exit (wall clock)."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [str(part) for part in command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    elapsed = time.perf_counter() - start
+    return Ran(elapsed, done.returncode, done.stdout, done.stderr)
+
+
+def tail(text: str, lines: int = 12) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+# -- scratch folders ------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def scratch(name: str) -> Iterator[Path]:
+    """A fresh folder on tmpfs (/dev/shm) when there is one, else under benchmarks/.work/; removed afterwards."""
+    base = SHM if SHM.is_dir() and os.access(SHM, os.W_OK) else WORK_DIR
+    base.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=f"giftboard-bench-{name}-", dir=base))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def storage_of(path: Path) -> str:
+    """'tmpfs' or the file system type (and device) holding `path`, for the results header."""
+    try:
+        out = subprocess.run(["df", "--output=fstype,source", str(path)], capture_output=True, text=True,
+                             check=True).stdout.split("\n")[1].split()
+        return f"{out[0]} ({out[1]})"
+    except (OSError, subprocess.CalledProcessError, IndexError):
+        return "unknown"
+
+
+# -- machine --------------------------------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def memory_gib() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def machine_lines() -> list[str]:
+    scratch_base = SHM if SHM.is_dir() else WORK_DIR
+    return [
+        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- machine: {os.cpu_count()} cores (`nproc` {len(os.sched_getaffinity(0))}), {cpu_model()}, "
+        f"{memory_gib()} RAM, {platform.system()} {platform.release()}",
+        f"- Python {platform.python_version()} ({sys.executable})",
+        f"- files: built on {storage_of(scratch_base)} at {scratch_base}; repository disk {storage_of(REPO_ROOT)}",
+    ]
