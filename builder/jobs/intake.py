@@ -1,0 +1,117 @@
+"""The payment-safe intake: `POST /v1/orders` and `GET /healthz`, a Starlette app served by uvicorn.
+
+Answers (DESIGN §6): 202 {ref} once the order is fsync'ed; a replay of the key: 202 with the same ref;
+the key with another body: 409; bad or stale signature: 401; invalid order: 422 with field errors;
+body over 10 MB: 413, enforced while streaming. Only 202 records anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from builder.errors import JobError, OrderError
+from builder.jobs.accept import IdempotencyConflict, OrderParser, accept_order
+from builder.jobs.dispatch import Dispatcher, dispatch_order
+from builder.jobs.envelope import Envelope
+from builder.jobs.ledger import Ledger
+from builder.jobs.settings import JobSettings
+from builder.jobs.signature import HEADER, SignatureError, verify
+
+log = logging.getLogger("giftboard.jobs.intake")
+MAX_BODY = 10 * 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    """Raised while streaming a request body past the limit."""
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLarge  # stop reading: never buffer more than the limit
+    return bytes(body)
+
+
+def create_app(
+    ledger: Ledger,
+    envelope: Envelope,
+    settings: JobSettings,
+    *,
+    parse: OrderParser | None = None,
+    dispatcher: Dispatcher | None = None,
+    max_body: int = MAX_BODY,
+) -> Starlette:
+    def accept(body: bytes, key: str | None) -> tuple[str, bool]:
+        return accept_order(body, key, ledger=ledger, envelope=envelope, parse=parse)
+
+    async def post_order(request: Request) -> JSONResponse:
+        try:
+            body = await _read_limited(request, max_body)
+        except BodyTooLarge:
+            return _error(413, f"body larger than {max_body} bytes")
+        try:
+            verify(settings.webhook_secret, request.headers.get(HEADER), body)
+        except SignatureError as error:
+            return _error(401, str(error))
+        try:
+            ref, created = await run_in_threadpool(accept, body, request.headers.get("idempotency-key"))
+        except OrderError as error:
+            return _error(422, "invalid order", errors=error.field_errors)
+        except IdempotencyConflict as error:
+            return _error(409, str(error))
+        except JobError as error:
+            log.error("ledger unavailable: %s", error)
+            return _error(503, "ledger unavailable, retry later")
+        if created and dispatcher is not None:
+            await run_in_threadpool(dispatch_order, ledger, ref, dispatcher)  # failure: reconcile retries
+        headers = {} if created else {"Idempotent-Replayed": "true"}
+        return JSONResponse({"ref": ref}, status_code=202, headers=headers)
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "queue": settings.queue})
+
+    return Starlette(
+        routes=[Route("/v1/orders", post_order, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])]
+    )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def make_server(app: Starlette, *, log_level: str = "warning") -> uvicorn.Server:
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, server_header=False,
+                            timeout_graceful_shutdown=5)
+    return uvicorn.Server(config)
+
+
+def serve(app: Starlette, host: str, port: int, on_ready: Callable[[str], None] | None = None) -> None:
+    """Bind first (so port 0 can be reported), then serve until interrupted."""
+    sock = bind(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    if on_ready is not None:
+        on_ready(f"http://{bound_host}:{bound_port}")
+    make_server(app, log_level="info").run(sockets=[sock])
