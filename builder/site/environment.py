@@ -32,7 +32,18 @@ def make_environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
 
 
 def template_error(error: TemplateError) -> BuildError:
-    """Map a Jinja error to a BuildError that names the template file and line."""
-    filename = getattr(error, "filename", None) or getattr(error, "name", None) or "template"
-    line = getattr(error, "lineno", None) or 1
-    return BuildError(f"{filename}:{line}: {error.message or error}")
+    """Map a Jinja error to a BuildError that names the template file and line.
+
+    Syntax errors carry both; runtime errors (an undefined name) only show in the traceback, whose frames
+    Jinja rewrites to point at template lines.
+    """
+    filename = getattr(error, "filename", None)
+    line = getattr(error, "lineno", None)
+    if filename is None:
+        traceback = error.__traceback__
+        while traceback is not None:
+            frame_file = traceback.tb_frame.f_code.co_filename
+            if not frame_file.endswith(".py") and not frame_file.startswith("<"):
+                filename, line = frame_file, traceback.tb_lineno
+            traceback = traceback.tb_next
+    return BuildError(f"{filename or 'template'}:{line or 1}: {error.message or error}")
