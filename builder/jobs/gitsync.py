@@ -1,0 +1,182 @@
+"""Git as durable storage for production: the ledger branch and the private gifts repository.
+
+Every run pulls, changes files, commits and pushes; a rejected push is rebased onto the remote and
+retried. Conflicts are settled by rule, never by hand: audit logs (`*.jsonl`) keep both sides' lines
+(git's union merge), any other file takes this writer's version (it holds the order's lease). The
+remote URL may carry credentials, so it is never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from builder.errors import JobError
+
+T = TypeVar("T")
+IDENTITY = ("giftboard-bot", "giftboard-bot@users.noreply.github.com")
+
+
+def _redact(text: str) -> str:
+    return re.sub(r"://[^/@\s]+@", "://***@", text)
+
+
+class GitSync:
+    """One working copy of one branch of one remote."""
+
+    def __init__(
+        self,
+        remote: str,
+        branch: str,
+        workdir: Path,
+        *,
+        ignore: Sequence[str] = (),
+        retries: int = 12,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.remote, self.branch, self.workdir = remote, branch, Path(workdir)
+        self.ignore = list(ignore)
+        self.retries = retries
+        self.rng = rng or random.Random()
+
+    def __repr__(self) -> str:
+        return f"GitSync(branch={self.branch!r}, workdir={str(self.workdir)!r})"
+
+    # plumbing --------------------------------------------------------------------------------------
+    def _git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        name, email = IDENTITY
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+        command = ["git", "-c", f"user.name={name}", "-c", f"user.email={email}", "-c", "commit.gpgsign=false",
+                   "-c", "core.hooksPath=/dev/null", *args]
+        done = subprocess.run(command, cwd=self.workdir, env=env, capture_output=True, text=True, timeout=120)
+        if check and done.returncode != 0:
+            lines = (done.stderr or done.stdout).strip().splitlines()
+            detail = _redact(lines[-1]) if lines else f"exit {done.returncode}"
+            raise JobError(f"git {args[0]} failed on {self.branch}: {detail}")
+        return done
+
+    def _remote_ref(self) -> str:
+        return f"refs/remotes/origin/{self.branch}"
+
+    def _has(self, ref: str) -> bool:
+        return self._git("rev-parse", "--verify", "--quiet", ref, check=False).returncode == 0
+
+    def _init(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._git("init", "-q", "-b", self.branch)
+        self._git("remote", "add", "origin", self.remote)
+        info = self.workdir / ".git" / "info"
+        info.mkdir(parents=True, exist_ok=True)
+        (info / "exclude").write_text("".join(f"{p}\n" for p in [*self.ignore, ".*.tmp"]))
+        (info / "attributes").write_text("*.jsonl merge=union\n")
+
+    def _fetch(self) -> bool:
+        """Fetch the branch; False when the remote does not have it yet."""
+        done = self._git("fetch", "-q", "origin", f"+refs/heads/{self.branch}:{self._remote_ref()}", check=False)
+        if done.returncode == 0:
+            return True
+        if "couldn't find remote ref" in done.stderr:
+            return False
+        raise JobError(f"git fetch failed on {self.branch}: {_redact(done.stderr.strip())}")
+
+    def _commit_pending(self, message: str) -> bool:
+        self._git("add", "-A")
+        if self._git("diff", "--cached", "--quiet", check=False).returncode == 0:
+            return False
+        self._git("commit", "-q", "-m", message)
+        return True
+
+    def _unpushed(self) -> int:
+        if not self._has("HEAD"):
+            return 0
+        if not self._has(self._remote_ref()):
+            return int(self._git("rev-list", "--count", "HEAD").stdout.strip())
+        return int(self._git("rev-list", "--count", f"{self._remote_ref()}..HEAD").stdout.strip())
+
+    # rebase ----------------------------------------------------------------------------------------
+    def _rebase(self) -> None:
+        """Replay local commits on the remote branch; if git cannot, re-apply our files by rule."""
+        if not self._has("HEAD"):
+            self._git("reset", "-q", "--hard", self._remote_ref())
+            return
+        # in a rebase, "theirs" is the commit being replayed: this writer's version wins a text conflict
+        if self._git("rebase", "-q", "-X", "theirs", self._remote_ref(), check=False).returncode == 0:
+            return
+        self._git("rebase", "--abort", check=False)
+        self._reapply()
+
+    def _reapply(self) -> None:
+        upstream = self._remote_ref()
+        base = self._git("merge-base", upstream, "HEAD", check=False).stdout.strip()
+        changed = self._git("diff", "--name-only", "-z", base or upstream, "HEAD").stdout.split("\0")
+        ours: dict[str, bytes | None] = {}
+        for name in filter(None, changed):
+            path = self.workdir / name
+            ours[name] = path.read_bytes() if path.exists() else None
+        self._git("reset", "-q", "--hard", upstream)
+        for name, data in ours.items():
+            path = self.workdir / name
+            if data is None:
+                path.unlink(missing_ok=True)
+                continue
+            if name.endswith(".jsonl") and path.exists():
+                theirs = path.read_bytes().splitlines(keepends=True)
+                data = b"".join(theirs + [line for line in data.splitlines(keepends=True) if line not in theirs])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        self._commit_pending("sync: re-applied after a conflicting concurrent write")
+
+    # public ----------------------------------------------------------------------------------------
+    def pull(self) -> None:
+        """Bring the working copy up to date (cloning on first use), keeping any unpushed local work."""
+        if not (self.workdir / ".git").exists():
+            self._init()
+        self._commit_pending("sync: recovered uncommitted changes")
+        if self._fetch():
+            self._rebase()
+
+    def push(self, message: str) -> bool:
+        """Commit what changed and push it, rebasing and retrying (with jitter) when another writer won."""
+        self._commit_pending(message)
+        for attempt in range(self.retries):
+            if not self._unpushed():
+                return attempt > 0
+            pushed = self._git("push", "-q", "origin", f"HEAD:refs/heads/{self.branch}", check=False)
+            if pushed.returncode == 0:
+                self._fetch()
+                return True
+            time.sleep(self.rng.uniform(0, min(2.0, 0.05 * 2**attempt)))
+            if self._fetch():
+                self._rebase()
+        raise JobError(f"push to {self.branch} kept being rejected after {self.retries} attempts")
+
+    def transaction(self, change: Callable[[Path], T], message: str) -> T:
+        """Pull, apply `change` to the working copy, then commit and push it."""
+        self.pull()
+        result = change(self.workdir)
+        self.push(message)
+        return result
+
+
+class GitGiftsPublisher:
+    """Publishes gift pages into the private gifts repository (served by its own Pages site)."""
+
+    def __init__(self, sync: GitSync) -> None:
+        self.sync = sync
+
+    def publish(self, produce: Callable[[Path], T]) -> T:
+        return self.sync.transaction(produce, "publish a gift")
+
+    def takedown(self, token: str, remove: Callable[[Path, str], None]) -> None:
+        self.sync.transaction(lambda root: remove(root, token), "take a gift down")
+
+
+def ledger_sync(remote: str, workdir: Path) -> GitSync:
+    """The ledger lives on branch `ledger`; lock files are local to each run and never committed."""
+    return GitSync(remote, "ledger", workdir, ignore=["locks/"])

@@ -1,0 +1,119 @@
+"""Git sync against local bare repositories, with two concurrent writers: ledger branch and gifts repo."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from builder.jobs.gitsync import GitGiftsPublisher, GitSync, ledger_sync
+from tests.fakes.job_processor import publish_page
+
+
+def bare(tmp_path: Path, name: str) -> str:
+    path = tmp_path / name
+    subprocess.run(["git", "init", "-q", "--bare", str(path)], check=True)
+    return str(path)
+
+
+def remote_files(remote: str, branch: str, tmp_path: Path) -> Path:
+    check = tmp_path / f"check-{random.random()}"
+    subprocess.run(["git", "clone", "-q", "-b", branch, remote, str(check)], check=True)
+    return check
+
+
+def run_concurrently(*jobs) -> None:
+    errors: list[BaseException] = []
+
+    def wrap(job):
+        try:
+            job()
+        except BaseException as error:  # surface failures from the threads
+            errors.append(error)
+
+    threads = [threading.Thread(target=wrap, args=(job,)) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+
+
+def test_two_concurrent_ledger_writers_lose_nothing(tmp_path: Path) -> None:
+    remote = bare(tmp_path, "ledger.git")
+    writers = [ledger_sync(remote, tmp_path / f"w{n}") for n in range(2)]
+
+    def write(n: int) -> None:
+        sync = writers[n]
+        for i in range(8):
+            def change(root: Path, i: int = i) -> None:
+                (root / "orders").mkdir(exist_ok=True)
+                (root / "audit").mkdir(exist_ok=True)
+                (root / "locks").mkdir(exist_ok=True)
+                (root / "locks" / "x.lock").write_text("")
+                (root / "orders" / f"ord_{n}{i}.json").write_text(json.dumps({"n": n, "i": i}))
+                # both writers append to one audit log and rewrite one shared record
+                with (root / "audit" / "shared.jsonl").open("a") as log:
+                    log.write(json.dumps({"writer": n, "i": i}) + "\n")
+                (root / "orders" / "ord_shared.json").write_text(json.dumps({"last": [n, i]}))
+            sync.transaction(change, f"writer {n} step {i}")
+
+    run_concurrently(lambda: write(0), lambda: write(1))
+    result = remote_files(remote, "ledger", tmp_path)
+    assert sorted(p.name for p in (result / "orders").iterdir()) == sorted(
+        [f"ord_{n}{i}.json" for n in range(2) for i in range(8)] + ["ord_shared.json"])
+    lines = (result / "audit" / "shared.jsonl").read_text().splitlines()
+    assert sorted(lines) == sorted(json.dumps({"writer": n, "i": i}) for n in range(2) for i in range(8))
+    json.loads((result / "orders" / "ord_shared.json").read_text())  # no conflict markers
+    assert not (result / "locks").exists()
+    log = subprocess.run(["git", "-C", str(result), "log", "--format=%s"], capture_output=True, text=True).stdout
+    assert log.count("step") == 16
+
+
+def test_pull_sees_the_other_writer_and_keeps_unpushed_work(tmp_path: Path) -> None:
+    remote = bare(tmp_path, "ledger.git")
+    a, b = ledger_sync(remote, tmp_path / "a"), ledger_sync(remote, tmp_path / "b")
+    a.transaction(lambda root: (root / "one.json").write_text("1"), "one")
+    b.pull()
+    assert (tmp_path / "b" / "one.json").read_text() == "1"
+    (tmp_path / "b" / "two.json").write_text("2")  # a run died before pushing
+    b.pull()
+    b.push("two")
+    a.pull()
+    assert (tmp_path / "a" / "two.json").read_text() == "2"
+
+
+def test_two_concurrent_gift_publishers_and_a_takedown(tmp_path: Path) -> None:
+    remote = bare(tmp_path, "gifts.git")
+    publishers = [GitGiftsPublisher(GitSync(remote, "main", tmp_path / f"p{n}")) for n in range(2)]
+    tokens = [[f"tok{n}x{i}" for i in range(4)] for n in range(2)]
+
+    def publish_all(n: int) -> None:
+        for token in tokens[n]:
+            publishers[n].publish(lambda root, token=token: publish_page(root, token, f"<p>{token}</p>"))
+
+    run_concurrently(lambda: publish_all(0), lambda: publish_all(1))
+    result = remote_files(remote, "main", tmp_path)
+    assert sorted(p.name for p in (result / "gifts").iterdir()) == sorted(tokens[0] + tokens[1])
+
+    def remove(root: Path, token: str) -> None:
+        page = root / "gifts" / token
+        for child in page.iterdir():
+            child.unlink()
+        (page / "index.html").write_text("<p>This gift was removed.</p>")
+
+    publishers[1].takedown("tok0x1", remove)
+    result = remote_files(remote, "main", tmp_path)
+    assert (result / "gifts" / "tok0x1" / "index.html").read_text() == "<p>This gift was removed.</p>"
+    assert (result / "gifts" / "tok0x2" / "index.html").read_text() == "<p>tok0x2</p>"
+
+
+def test_git_errors_never_show_credentials(tmp_path: Path) -> None:
+    sync = GitSync("https://user:s3cr3t-token@127.0.0.1:9/x.git", "ledger", tmp_path / "w", retries=1)
+    with pytest.raises(Exception) as error:
+        sync.pull()
+    assert "s3cr3t-token" not in str(error.value)
