@@ -58,10 +58,21 @@ def create_app(
     *,
     parse: OrderParser | None = None,
     dispatcher: Dispatcher | None = None,
+    after_accept: Callable[[str], None] | None = None,
     max_body: int = MAX_BODY,
 ) -> Starlette:
     def accept(body: bytes, key: str | None) -> tuple[str, bool]:
         return accept_order(body, key, ledger=ledger, envelope=envelope, parse=parse)
+
+    def _enqueue(ref: str) -> None:
+        """After the local fsync: publish the ledger (production) and dispatch; failures wait for reconcile."""
+        try:
+            if after_accept is not None:
+                after_accept(f"{ref}: accepted")
+            if dispatcher is not None:
+                dispatch_order(ledger, ref, dispatcher)
+        except JobError as error:
+            log.warning("%s: recorded, not yet enqueued (%s); reconcile will", ref, error)
 
     async def post_order(request: Request) -> JSONResponse:
         try:
@@ -81,8 +92,8 @@ def create_app(
         except JobError as error:
             log.error("ledger unavailable: %s", error)
             return _error(503, "ledger unavailable, retry later")
-        if created and dispatcher is not None:
-            await run_in_threadpool(dispatch_order, ledger, ref, dispatcher)  # failure: reconcile retries
+        if created:
+            await run_in_threadpool(_enqueue, ref)
         headers = {} if created else {"Idempotent-Replayed": "true"}
         return JSONResponse({"ref": ref}, status_code=202, headers=headers)
 

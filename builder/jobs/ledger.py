@@ -44,6 +44,7 @@ class JobRecord:
     updated_at: float
     state_since: float
     attempts: int = 0
+    budget_from: int = 0  # attempts spent before support's last `gift retry`: the budget restarts there
     reason: str = ""  # reason category of the last failure, hold or retry, e.g. "provider_5xx"
     lease_owner: str = ""
     lease_expires_at: float = 0.0

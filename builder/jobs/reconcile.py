@@ -30,7 +30,7 @@ def expire_lease(
 ) -> JobRecord:
     """A running attempt whose lease ran out (or whose run ended) counts as a timed-out attempt."""
     cleared = {"lease_owner": "", "lease_expires_at": 0.0, "last_error": why}
-    if attempts_left(record.attempts, settings):
+    if attempts_left(record.attempts, settings, record.budget_from):
         delay = retry_delay(record.attempts, settings, None, rng)
         return ledger.transition(
             record, State.RETRY_WAIT, reason=why, next_attempt_at=now + delay, **cleared

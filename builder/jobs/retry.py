@@ -23,5 +23,6 @@ def retry_delay(
     return delay
 
 
-def attempts_left(attempts: int, settings: JobSettings) -> bool:
-    return attempts < settings.max_attempts
+def attempts_left(attempts: int, settings: JobSettings, budget_from: int = 0) -> bool:
+    """Whether another attempt is allowed; `budget_from` is where support's last retry restarted the count."""
+    return attempts - budget_from < settings.max_attempts

@@ -128,12 +128,14 @@ class Worker:
         owner: str | None = None,
         rng: random.Random | None = None,
         only_ref: str | None = None,
+        on_commit: Callable[[str], None] | None = None,
     ) -> None:
         self.ledger, self.envelope, self.processor = ledger, envelope, processor
         self.settings, self.out_dir = settings, out_dir
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.rng = rng or random.Random()
         self.only_ref = only_ref
+        self.on_commit = on_commit  # production: push the ledger branch after each claim and outcome
         self.summary = WorkSummary()
         self._in_flight = 0
         self._mutex = threading.Lock()
@@ -243,7 +245,7 @@ class Worker:
                     published_at=now, **cleared,
                 )
                 self.ledger.delete_envelope(record.ref)
-            elif outcome.retryable and attempts_left(record.attempts, self.settings):
+            elif outcome.retryable and attempts_left(record.attempts, self.settings, record.budget_from):
                 delay = retry_delay(record.attempts, self.settings, outcome.retry_after, self.rng)
                 record = self.ledger.transition(
                     record, State.RETRY_WAIT, reason=outcome.reason, timings=timings,
@@ -270,7 +272,9 @@ class Worker:
             record = self.claim()
             if record is None:
                 return False
+            self._commit(f"{record.ref}: claimed, attempt {record.attempts}")
             state = self.process(record)
+            self._commit(f"{record.ref}: attempt {record.attempts} → {state}")
             with self._mutex:
                 self.summary.attempts += 1
                 self.summary.count(state)
@@ -278,6 +282,14 @@ class Worker:
         finally:
             with self._mutex:
                 self._in_flight -= 1
+
+    def _commit(self, message: str) -> None:
+        if self.on_commit is None:
+            return
+        try:
+            self.on_commit(message)
+        except JobError as error:  # the local ledger is still right; the next push carries it
+            log.warning("ledger push failed: %s", error)
 
     def run(
         self, *, until_idle: bool, workers: int = 1, poll_s: float = 0.2, stop: threading.Event | None = None

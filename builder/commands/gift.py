@@ -1,0 +1,166 @@
+"""`gift …`: submit orders, run workers, and answer support questions from the ledger."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from builder.errors import OrderError
+from builder.jobs.accept import accept_order
+from builder.jobs.dispatch import dispatch_order
+from builder.jobs.reconcile import reconcile
+from builder.jobs.runtime import runtime
+from builder.jobs.settings import DEFAULT_LEDGER_DIR
+from builder.jobs.states import State, parse_state
+from builder.jobs.support import list_view, status_view, support_retry, takedown
+from builder.jobs.worker import Worker
+
+
+def _ledger_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ledger", type=Path, default=DEFAULT_LEDGER_DIR, metavar="DIR",
+                        help=f"ledger folder (default {DEFAULT_LEDGER_DIR})")
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, sort_keys=True))
+
+
+def submit(args: argparse.Namespace) -> int:
+    path: Path = args.order
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise OrderError([f"{path}: cannot read ({error.strerror})"]) from None
+    with runtime(args.ledger, message="accept an order") as rt:
+        try:
+            ref, created = accept_order(raw, ledger=rt.ledger, envelope=rt.envelope)
+        except OrderError as error:
+            for line in error.field_errors:
+                print(f"{path}: {line}", file=sys.stderr)
+            print(f"{path}: {len(error.field_errors)} error(s); nothing recorded", file=sys.stderr)
+            return 2
+        rt.push(f"{ref}: accepted")
+        dispatcher = rt.dispatcher()
+        if created and dispatcher is not None and not dispatch_order(rt.ledger, ref, dispatcher):
+            print(f"{ref}: dispatch failed; the order stays queued for reconcile", file=sys.stderr)
+    print("accepted" if created else "already accepted (same idempotency key)", file=sys.stderr)
+    print(ref)
+    return 0
+
+
+def work(args: argparse.Namespace) -> int:
+    with runtime(args.ledger, lease_s=args.lease_seconds, message="work") as rt:
+        worker = Worker(rt.ledger, rt.envelope, rt.processor(args.out), rt.settings, args.out,
+                        only_ref=args.ref, on_commit=rt.push if rt.sync else None)
+        summary = worker.run(until_idle=args.until_idle, workers=args.workers)
+    outcomes = ", ".join(f"{n} {state}" for state, n in sorted(summary.outcomes.items())) or "nothing due"
+    print(f"{summary.attempts} attempt(s): {outcomes}")
+    return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    with runtime(args.ledger) as rt:
+        view = status_view(rt.ledger, args.ref, rt.base_url)
+    if args.json:
+        _print_json(view)
+        return 0
+    print(f"{view['ref']}: {view['state']} after {view['attempts']} attempt(s)"
+          + (f" — {view['reason']}" if view["reason"] else ""))
+    if "url" in view:
+        print(f"url: {view['url']}")
+    if "next_attempt_at" in view:
+        print(f"next attempt: {view['next_attempt_at']}")
+    for entry in view["history"]:
+        what = f"{entry['from'] or '∅'} → {entry['to']}" if "to" in entry else entry.get("event", "")
+        extra = f" ({entry['reason']})" if entry.get("reason") else ""
+        print(f"  {entry['time']}  attempt {entry.get('attempt', 0)}  {what}{extra}")
+    return 0
+
+
+def list_orders(args: argparse.Namespace) -> int:
+    state: State | None = parse_state(args.state) if args.state else None
+    with runtime(args.ledger) as rt:
+        rows = list_view(rt.ledger, state)
+    if args.json:
+        _print_json(rows)
+        return 0
+    for row in rows:
+        print(f"{row['ref']}  {row['state']:<10}  attempts {row['attempts']}  {row['reason']}".rstrip())
+    print(f"{len(rows)} order(s)", file=sys.stderr)
+    return 0
+
+
+def reconcile_cmd(args: argparse.Namespace) -> int:
+    with runtime(args.ledger, message="reconcile") as rt:
+        report = reconcile(rt.ledger, rt.settings, dispatcher=rt.dispatcher())
+    for line in report.actions:
+        print(line)
+    print(f"reconcile: {len(report.actions)} action(s)")
+    return 0
+
+
+def retry(args: argparse.Namespace) -> int:
+    with runtime(args.ledger, message=f"{args.ref}: support retry") as rt:
+        record = support_retry(rt.ledger, args.ref)
+        dispatcher = rt.dispatcher()
+        if dispatcher is not None:
+            dispatch_order(rt.ledger, record.ref, dispatcher)
+    print(f"{record.ref}: queued again (attempts so far {record.attempts})")
+    return 0
+
+
+def takedown_cmd(args: argparse.Namespace) -> int:
+    with runtime(args.ledger, message=f"{args.ref}: taken down") as rt:
+        record = takedown(rt.ledger, args.ref, rt.remover(args.out))
+    print(f"{record.ref}: taken down; the page now says the gift was removed")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    gift = subparsers.add_parser("gift", help="submit and run gift orders; support views")
+    verbs = gift.add_subparsers(dest="gift_verb", required=True, metavar="VERB")
+
+    p = verbs.add_parser("submit", help="validate and record an order; prints its ref")
+    p.add_argument("order", type=Path, metavar="ORDER.json")
+    _ledger_flag(p)
+    p.set_defaults(run=submit)
+
+    p = verbs.add_parser("work", help="run due orders (and reclaim expired leases)")
+    p.add_argument("--until-idle", action="store_true", help="return when nothing is queued, due or running")
+    p.add_argument("--workers", type=int, default=1, metavar="N")
+    p.add_argument("--lease-seconds", type=float, default=None, metavar="S", help="lease length (GIFT_LEASE_S)")
+    p.add_argument("--out", type=Path, default=Path("site"), metavar="DIR", help="site folder (default site/)")
+    p.add_argument("--ref", default=None, help="only this order (one Actions run per order)")
+    _ledger_flag(p)
+    p.set_defaults(run=work)
+
+    p = verbs.add_parser("status", help="support-safe history of one order")
+    p.add_argument("ref")
+    p.add_argument("--json", action="store_true")
+    _ledger_flag(p)
+    p.set_defaults(run=status)
+
+    p = verbs.add_parser("list", help="orders and their states")
+    p.add_argument("--state", default=None, metavar="S")
+    p.add_argument("--json", action="store_true")
+    _ledger_flag(p)
+    p.set_defaults(run=list_orders)
+
+    p = verbs.add_parser("reconcile", help="expired leases and due retries back to the queue; re-dispatch")
+    _ledger_flag(p)
+    p.set_defaults(run=reconcile_cmd)
+
+    p = verbs.add_parser("retry", help="support: queue a held or failed order again")
+    p.add_argument("ref")
+    _ledger_flag(p)
+    p.set_defaults(run=retry)
+
+    p = verbs.add_parser("takedown", help="remove a published gift, leaving a 'removed' page")
+    p.add_argument("ref")
+    p.add_argument("--out", type=Path, default=Path("site"), metavar="DIR")
+    _ledger_flag(p)
+    p.set_defaults(run=takedown_cmd)
+

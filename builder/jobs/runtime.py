@@ -1,0 +1,77 @@
+"""Wiring from flags and environment to job objects: local folders by default, git and GitHub in production.
+
+Production switches (all optional): GIFT_QUEUE=github (dispatch runs), GIFT_LEDGER_REMOTE (the ledger
+folder is a working copy of branch `ledger`), GIFT_GIFTS_REMOTE (pages go to the private gifts repo),
+GIFT_GIFTS_BASE_URL (absolute URLs in status).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder.jobs.dispatch import Dispatcher, GitHubDispatcher
+from builder.jobs.envelope import Envelope, load_envelope
+from builder.jobs.generation import pipeline_processor, takedown_page, with_gifts_repo
+from builder.jobs.gitsync import GitGiftsPublisher, GitSync, ledger_sync
+from builder.jobs.ledger import Ledger
+from builder.jobs.settings import JobSettings, load_settings
+from builder.jobs.worker import Processor
+
+
+@dataclass
+class Runtime:
+    ledger: Ledger
+    settings: JobSettings
+    env: Mapping[str, str]
+    sync: GitSync | None = None
+
+    @property
+    def envelope(self) -> Envelope:
+        return load_envelope(self.env)
+
+    @property
+    def base_url(self) -> str:
+        return self.env.get("GIFT_GIFTS_BASE_URL", "")
+
+    def dispatcher(self) -> Dispatcher | None:
+        return GitHubDispatcher(self.settings) if self.settings.queue == "github" else None
+
+    def push(self, message: str) -> None:
+        if self.sync is not None:
+            self.sync.push(message)
+
+    def _gifts(self, out_dir: Path) -> GitGiftsPublisher | None:
+        remote = self.env.get("GIFT_GIFTS_REMOTE", "")
+        if not remote:
+            return None
+        return GitGiftsPublisher(GitSync(remote, self.env.get("GIFT_GIFTS_BRANCH", "main"), out_dir))
+
+    def processor(self, out_dir: Path) -> Processor:
+        processor = pipeline_processor(self.env)
+        gifts = self._gifts(out_dir)
+        return with_gifts_repo(processor, gifts.publish) if gifts else processor
+
+    def remover(self, out_dir: Path) -> Callable[[str], None]:
+        gifts = self._gifts(out_dir)
+        if gifts is None:
+            return lambda token: takedown_page(out_dir, token)
+        return lambda token: gifts.takedown(token, takedown_page)
+
+
+@contextmanager
+def runtime(ledger_dir: Path, *, lease_s: float | None = None, env: Mapping[str, str] | None = None,
+            message: str = "") -> Iterator[Runtime]:
+    """Open the ledger (pulling the ledger branch first in production) and push what changed after."""
+    env = os.environ if env is None else env
+    settings = load_settings(env).with_lease(lease_s)
+    remote = env.get("GIFT_LEDGER_REMOTE", "")
+    sync = ledger_sync(remote, ledger_dir) if remote else None
+    if sync is not None:
+        sync.pull()
+    yield Runtime(Ledger(ledger_dir), settings, env, sync)
+    if sync is not None and message:
+        sync.push(message)

@@ -1,0 +1,84 @@
+"""Support operations and support-safe views: refs, states, times, attempts and categories only."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from builder.errors import JobError
+from builder.jobs.ledger import JobRecord, Ledger
+from builder.jobs.states import State
+
+AUDIT_KEYS = ("time", "from", "to", "event", "attempt", "reason", "timings", "run_id")
+
+
+def iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts else ""
+
+
+def public_url(record: JobRecord, base_url: str = "") -> str:
+    if record.state != State.PUBLISHED or not record.url:
+        return ""
+    return f"{base_url.rstrip('/')}/{record.url}" if base_url else record.url
+
+
+def summary(record: JobRecord, base_url: str = "") -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "ref": record.ref,
+        "state": record.state,
+        "attempts": record.attempts,
+        "reason": record.reason,
+        "last_error": record.last_error,
+        "created_at": iso(record.created_at),
+        "updated_at": iso(record.updated_at),
+    }
+    if record.state == State.RETRY_WAIT:
+        view["next_attempt_at"] = iso(record.next_attempt_at)
+    if record.state == State.RUNNING:
+        view["lease_expires_at"] = iso(record.lease_expires_at)
+    if record.run_id:
+        view["run_id"] = record.run_id
+    url = public_url(record, base_url)
+    if url:
+        view["url"] = url
+    return view
+
+
+def status_view(ledger: Ledger, ref: str, base_url: str = "") -> dict[str, Any]:
+    record = ledger.get(ref)
+    view = summary(record, base_url)
+    view["timings"] = record.timings
+    view["history"] = [{k: e[k] for k in AUDIT_KEYS if k in e} for e in ledger.audit(ref)]
+    return view
+
+
+def list_view(ledger: Ledger, state: State | None = None) -> list[dict[str, Any]]:
+    return [summary(r) for r in ledger.records() if state is None or r.state == state]
+
+
+def support_retry(ledger: Ledger, ref: str) -> JobRecord:
+    """`gift retry REF`: a held or failed order goes back to the queue with a fresh attempt budget."""
+    with ledger.lock(ref):
+        record = ledger.get(ref)
+        if record.state not in (State.HELD, State.FAILED):
+            raise JobError(f"{ref} is {record.state}; only held or failed orders can be retried")
+        if not ledger.envelope_path(ref).exists():
+            raise JobError(f"{ref}: its envelope is gone, so it cannot be generated again")
+        now = ledger.clock()
+        return ledger.transition(
+            record, State.QUEUED, reason="support_retry", queued_at=now, next_attempt_at=0.0,
+            budget_from=record.attempts,
+        )
+
+
+def takedown(ledger: Ledger, ref: str, remove: Callable[[str], None]) -> JobRecord:
+    """`gift takedown REF`: remove the page (leaving the 'removed' page), record it, drop the envelope."""
+    with ledger.lock(ref):
+        record = ledger.get(ref)
+        if record.state != State.PUBLISHED:
+            raise JobError(f"{ref} is {record.state}; only published gifts can be taken down")
+        remove(record.token)
+        record = ledger.transition(record, State.TAKEN_DOWN, reason="takedown")
+        ledger.delete_envelope(ref)
+        return record
