@@ -109,6 +109,7 @@ class GitHubReader:
             lazy=True,
         )
         self.verified = False
+        self.requests_made = 0  # calls, not HTTP attempts: retries happen below, in the transport
 
     @contextmanager
     def reading(self, what: str) -> Iterator[None]:
@@ -145,6 +146,7 @@ class GitHubReader:
 
     def get(self, url: str, parameters: dict[str, Any] | None = None) -> tuple[dict[str, Any], Any]:
         """One GET through PyGithub's Requester: (lower-cased headers, JSON)."""
+        self.requests_made += 1
         return self.github.requester.requestJsonAndCheck("GET", url, parameters=parameters)
 
     def verify_token(self) -> None:
