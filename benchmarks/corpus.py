@@ -194,7 +194,7 @@ def write_mkdocs(root: Path, corpus: list[SourcePage]) -> Path:
 
 
 def write_pelican(root: Path, corpus: list[SourcePage]) -> Path:
-    """content/ with Pelican metadata plus a small pelicanconf.py (default theme, feeds off)."""
+    """content/ with Pelican metadata plus a small pelicanconf.py (default theme, one Atom feed of 50 entries)."""
     content = root / "content"
     content.mkdir(parents=True, exist_ok=True)
     for page in corpus:
@@ -206,7 +206,8 @@ def write_pelican(root: Path, corpus: list[SourcePage]) -> Path:
     (root / "pelicanconf.py").write_text(
         'AUTHOR = "Bench"\nSITENAME = "Benchmark board"\nSITEURL = ""\nPATH = "content"\n'
         'TIMEZONE = "UTC"\nDEFAULT_LANG = "en"\nRELATIVE_URLS = True\nDEFAULT_PAGINATION = 20\n'
-        "FEED_ALL_ATOM = None\nCATEGORY_FEED_ATOM = None\nTRANSLATION_FEED_ATOM = None\n"
+        'FEED_ALL_ATOM = "feeds/all.atom.xml"\nFEED_MAX_ITEMS = 50\nCATEGORY_FEED_ATOM = None\n'
+        "TRANSLATION_FEED_ATOM = None\n"
         "AUTHOR_FEED_ATOM = None\nAUTHOR_FEED_RSS = None\nLOAD_CONTENT_CACHE = False\n"
         'MARKDOWN = {"extension_configs": {"markdown.extensions.extra": {}}, "output_format": "html5"}\n',
         encoding="utf-8",
@@ -246,8 +247,11 @@ def write_hugo(root: Path, corpus: list[SourcePage]) -> Path:
     (layouts / "single.html").write_text(HUGO_SINGLE, encoding="utf-8")
     (layouts / "list.html").write_text(HUGO_LIST, encoding="utf-8")
     (root / "hugo.toml").write_text(
+        # like Giftboard's output: one feed of the 50 newest entries, a sitemap, no taxonomies. Hugo's default
+        # (an RSS feed of every page for the home page and for the section) more than doubles its build time.
         'baseURL = "https://example.org/"\ntitle = "Benchmark board"\nrelativeURLs = true\n'
-        'disableKinds = ["taxonomy", "term"]\n',
+        'disableKinds = ["taxonomy", "term"]\n[services.rss]\nlimit = 50\n'
+        '[outputs]\nhome = ["html", "rss"]\nsection = ["html"]\n',
         encoding="utf-8",
     )
     return root
