@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,12 @@ from typing import Any
 from builder.errors import OrderError
 from builder.jobs.accept import accept_order
 from builder.jobs.dispatch import dispatch_order
-from builder.jobs.reconcile import reconcile
+from builder.jobs.reconcile import reconcile, release_run
 from builder.jobs.runtime import runtime
 from builder.jobs.settings import DEFAULT_LEDGER_DIR
 from builder.jobs.states import State, parse_state
-from builder.jobs.support import list_view, status_view, support_retry, takedown
-from builder.jobs.worker import Worker
+from builder.jobs.support import list_view, status_view, summary, support_retry, takedown
+from builder.jobs.worker import Worker, run_owner_prefix
 
 
 def _ledger_flag(parser: argparse.ArgumentParser) -> None:
@@ -93,6 +94,20 @@ def list_orders(args: argparse.Namespace) -> int:
     return 0
 
 
+def finish(args: argparse.Namespace) -> int:
+    """The generate run's always() step: release what the run still holds, print a support-safe summary."""
+    run_id = os.environ.get("GITHUB_RUN_ID", "")
+    with runtime(args.ledger, message=f"{args.ref}: run finished") as rt:
+        record = release_run(rt.ledger, args.ref, run_owner_prefix(run_id), rt.settings) if run_id else (
+            rt.ledger.get(args.ref))
+        view = summary(record, rt.base_url)
+    print(f"### Gift order `{view['ref']}`\n")
+    print("| state | attempts | reason | last error | updated |\n| --- | --- | --- | --- | --- |")
+    print(f"| {view['state']} | {view['attempts']} | {view['reason'] or '–'} | {view['last_error'] or '–'} "
+          f"| {view['updated_at']} |")
+    return 0
+
+
 def reconcile_cmd(args: argparse.Namespace) -> int:
     with runtime(args.ledger, message="reconcile") as rt:
         report = reconcile(rt.ledger, rt.settings, dispatcher=rt.dispatcher())
@@ -152,6 +167,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = verbs.add_parser("reconcile", help="expired leases and due retries back to the queue; re-dispatch")
     _ledger_flag(p)
     p.set_defaults(run=reconcile_cmd)
+
+    p = verbs.add_parser("finish", help="end of an Actions run: release its lease, print a job summary")
+    p.add_argument("ref")
+    _ledger_flag(p)
+    p.set_defaults(run=finish)
 
     p = verbs.add_parser("retry", help="support: queue a held or failed order again")
     p.add_argument("ref")

@@ -38,6 +38,17 @@ def expire_lease(
     return ledger.transition(record, State.FAILED, reason="attempts_exhausted", **cleared)
 
 
+def release_run(ledger: Ledger, ref: str, owner_prefix: str, settings: JobSettings,
+                rng: random.Random | None = None) -> JobRecord:
+    """After a run ended (killed, timed out, crashed): an attempt it still holds becomes a timed-out attempt
+    now, instead of waiting for the lease to expire."""
+    with ledger.lock(ref):
+        record = ledger.get(ref)
+        if record.state == State.RUNNING and record.lease_owner.startswith(owner_prefix):
+            record = expire_lease(ledger, record, settings, ledger.clock(), rng, "run_ended")
+        return record
+
+
 def settle(
     ledger: Ledger, record: JobRecord, settings: JobSettings, now: float, rng: random.Random | None = None
 ) -> tuple[JobRecord, list[str]]:

@@ -114,6 +114,17 @@ class LeaseKeeper(threading.Thread):
             self.join(timeout=self.lease_s)
 
 
+def run_owner_prefix(run_id: str) -> str:
+    return f"run-{run_id}:"
+
+
+def default_owner() -> str:
+    """Lease owner id; on Actions it names the run, so the run's always() step can release what it held."""
+    run_id = os.environ.get("GITHUB_RUN_ID", "")
+    prefix = run_owner_prefix(run_id) if run_id else ""
+    return f"{prefix}{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 class Worker:
     """Drains due orders from a ledger with one or more threads; safe beside other worker processes."""
 
@@ -132,7 +143,7 @@ class Worker:
     ) -> None:
         self.ledger, self.envelope, self.processor = ledger, envelope, processor
         self.settings, self.out_dir = settings, out_dir
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owner or default_owner()
         self.rng = rng or random.Random()
         self.only_ref = only_ref
         self.on_commit = on_commit  # production: push the ledger branch after each claim and outcome
