@@ -106,6 +106,7 @@ class GitHubReader:
             per_page=PER_PAGE,
             retry=make_retry(settings),
             seconds_between_requests=None,  # reads only; GitHub asks for pacing between writes, which we never send
+            seconds_between_writes=None,  # (and PyGithub's write pacing would only delay the guard's refusal)
             lazy=True,
         )
         self.verified = False

@@ -82,7 +82,7 @@ class FakeGitHub:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
@@ -463,9 +463,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("X-RateLimit-Limit", "5000")
-        self.send_header("X-RateLimit-Remaining", str(self.api.rate_remaining))
-        self.send_header("X-RateLimit-Reset", "1795000000")
+        given = {key.lower() for key in headers or {}}
+        defaults = {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": str(self.api.rate_remaining),
+                    "X-RateLimit-Reset": "1795000000"}
+        for key, value in defaults.items():
+            if key.lower() not in given:
+                self.send_header(key, value)
         self.send_header("X-GitHub-Media-Type", "github.v3; format=json")
         if self.api.scopes is not None:
             self.send_header("X-OAuth-Scopes", self.api.scopes)
@@ -488,3 +491,28 @@ def _newest(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _chunks(text: str, size: int) -> Iterator[str]:
     for start in range(0, len(text), size):
         yield text[start : start + size]
+
+
+def seed_board_world(fake: FakeGitHub, repository: str) -> None:
+    """A repository with merged pull requests, a release, CI and workflow runs, and recent commits."""
+    merged = [(11, "Board core", "2026-11-18", "a"), (12, "Read-only GitHub source", "2026-11-21", "b"),
+              (9, "Phase 1 proof", "2026-10-02", "c")]
+    for number, title, day, sha in merged:
+        fake.add_issue(repository, number, title=title, state="closed", pull=True, merged=True,
+                       closed_at=f"{day}T12:00:00Z", merge_commit_sha=sha * 40)
+        fake.add_workflow_run(repository, run_id=500 + number, path="ci.yml",
+                              conclusion="failure" if number == 9 else "success", head_sha=sha * 40,
+                              created_at=f"{day}T12:01:00Z", started_at=f"{day}T12:01:20Z",
+                              updated_at=f"{day}T12:04:00Z")
+    fake.add_issue(repository, 13, title="Closed without merging", state="closed", pull=True,
+                   closed_at="2026-11-19T09:00:00Z")
+    fake.add_release(repository, release_id=1, tag="v0.1.0", name="Phase 1", published_at="2026-10-03T09:00:00Z")
+    fake.add_workflow_run(repository, run_id=700, path="generate.yml", conclusion="success",
+                          created_at="2026-11-24T08:00:00Z", started_at="2026-11-24T08:00:45Z",
+                          updated_at="2026-11-24T08:03:57Z")
+    fake.add_workflow_run(repository, run_id=699, path="generate.yml", conclusion="failure",
+                          created_at="2026-11-23T08:00:00Z", started_at="2026-11-23T08:00:05Z",
+                          updated_at="2026-11-23T08:01:00Z")
+    for index, day in enumerate(["2026-11-24", "2026-11-22", "2026-10-01"]):
+        fake.add_commit(repository, sha=f"{index + 1}" * 40, message=f"Commit {index}\n\nDetails",
+                        date=f"{day}T10:00:00Z")
