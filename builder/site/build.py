@@ -19,7 +19,7 @@ from builder.errors import ContentError, Diagnostic
 from builder.markup import Markdown
 from builder.site.environment import TEMPLATES_DIR, make_environment
 from builder.site.incremental import Manifest, record_outputs, text_hash, tree_stat_key, walk_files
-from builder.site.render import STYLESHEET, Rendered, SiteRenderer, output_path
+from builder.site.render import ASSETS, Rendered, SiteRenderer, output_path
 from builder.site.writer import StagedSite
 
 PARALLEL_THRESHOLD = 96  # below this many pages, forking workers costs more than it saves
@@ -36,6 +36,7 @@ class BuildOptions:
     cache_dir: Path = Path(".cache")
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     incremental: bool = True
+    base_url: str | None = None  # overrides site.yaml's base_url (e.g. the Pages URL in CI)
 
     @property
     def manifest_path(self) -> Path:
@@ -93,12 +94,15 @@ class Site:
     # -- load ----------------------------------------------------------------------------------
     def quick_key(self) -> str:
         options = self.options
-        extra = f"{__version__}|{options.strict}|{options.offline}|{options.templates.resolve()}"
+        extra = f"{__version__}|{options.strict}|{options.offline}|{options.templates.resolve()}|{options.base_url}"
         return tree_stat_key(options.content.resolve(), options.templates.resolve(), extra=extra)
 
     def load(self) -> None:
         """Read content and templates and check every reference; raise ContentError with every problem."""
         self.content = load_content(self.options.content)
+        if self.options.base_url:
+            base = self.options.base_url.rstrip("/") + "/"
+            self.content.config = self.content.config.model_copy(update={"base_url": base})
         env = make_environment(self.options.templates)
         self.renderer = SiteRenderer(self.content, env, Markdown())
         self.phases.mark("load")
@@ -142,7 +146,8 @@ class Site:
             for rendered in extra(self):
                 self.emit(staged, rendered)
         if staged is not None:
-            staged.write(STYLESHEET, (self.options.templates / "static" / "site.css").read_bytes())
+            for asset in sorted((self.options.templates / "static").iterdir()):
+                staged.write(f"{ASSETS}/{asset.name}", asset.read_bytes())
         self.report.pages = len(self.content.pages())
         manifest.global_key = global_key
         manifest.pages = source_hashes

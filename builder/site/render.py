@@ -21,7 +21,8 @@ from builder.urls import relative_url
 
 ARCHIVE_INDEX_URL = "archive/"
 NOT_FOUND_PAGE = "404.html"
-STYLESHEET = "assets/site.css"
+ASSETS = "assets"
+STYLESHEET = f"{ASSETS}/site.css"
 ARCHIVE_DESCRIPTION = "Phase 1 memory: build history, decisions, lessons, source summaries and tasks."
 
 EvidenceHook = Callable[[Page], Any]
@@ -216,14 +217,15 @@ class SiteRenderer:
         return outputs
 
     def render_404(self) -> bytes:
-        # served at any depth, so its links are absolute from the site root only when a base URL is known
+        # served at any depth: only an absolute base URL is right everywhere; without one, the site root
         base = self.content.config.base_url
-        root = base if base else "/"
-        return self.render_template("404.html", "", site_root=root, description="Page not found.")
+        return self.render_template("404.html", "", site_root=base or "/", description="Page not found.")
 
     def absolute(self, url: str) -> str:
+        """An absolute URL when site.yaml (or --base-url) names one; otherwise relative to the feed's folder,
+        which is the site root, so it still resolves under any sub-path."""
         base = self.content.config.base_url
-        return (base.rstrip("/") + "/" + url) if base else "/" + url
+        return (base.rstrip("/") + "/" + url) if base else url or "./"
 
     def render_feed(self, archive: list[ArchiveKindView], generated_at: datetime) -> bytes:
         entries = sorted((p for view in archive for p in view.entries), key=entry_sort_key)[:50]

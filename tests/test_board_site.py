@@ -1,0 +1,79 @@
+"""The built board as a visitor sees it: under a sub-path, in a real browser, valid and accessible."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from builder.site.build import BuildOptions, Site
+from tests.board_fixtures import copy_content
+from tests.support.browser import axe_violations, describe_violations, open_page, screenshot
+from tests.support.html_checks import internal_link_errors, validate_html5
+
+BASE_URL = "https://team.github.io/giftboard/"
+
+
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("board")
+    content = copy_content(root)
+    out = root / "site"
+    Site(BuildOptions(content=content, out=out, cache_dir=root / "cache", base_url=BASE_URL)).build()
+    return out
+
+
+def test_every_internal_link_resolves_under_a_sub_path(built_site: Path) -> None:
+    assert internal_link_errors(built_site, "/giftboard/", site_url=BASE_URL) == []
+    assert f"<loc>{BASE_URL}gates/observability/</loc>" in (built_site / "sitemap.xml").read_text()
+
+
+def test_without_a_base_url_feed_and_sitemap_stay_relative_to_the_site_root(tmp_path: Path) -> None:
+    content = copy_content(tmp_path)
+    out = tmp_path / "site"
+    Site(BuildOptions(content=content, out=out, cache_dir=tmp_path / "cache")).build()
+    errors = internal_link_errors(out, "/giftboard/")
+    assert [error for error in errors if not error.startswith("404.html")] == []
+
+
+def test_every_page_is_valid_html5(built_site: Path) -> None:
+    assert validate_html5(sorted(built_site.rglob("*.html"))) == []
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_board_renders_in_chromium_without_errors_and_passes_axe(
+    built_site: Path, serve_static, chromium, tmp_path: Path, scheme: str
+) -> None:
+    server = serve_static(built_site, "/giftboard/")
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+    page = context.new_page()
+    try:
+        for path in ["", "gates/infrastructure-as-code/", "archive/", "archive/decisions/0003-sanitize-with-nh3/"]:
+            report = open_page(page, server.url_for(path))
+            assert report.problems == [], path
+            assert page.locator("main h1").count() == 1
+            violations = axe_violations(page)
+            assert violations == [], describe_violations(violations)
+        page.goto(server.url_for(""))
+        shot = screenshot(page, tmp_path, f"board-{scheme}")
+        assert shot.stat().st_size > 10_000
+        # the stylesheet applied: status badges are styled pills, not default inline text
+        radius = page.locator(".badge--complete").first.evaluate("e => getComputedStyle(e).borderRadius")
+        assert radius not in ("", "0px")
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_board_is_usable_on_a_phone(built_site: Path, serve_static, chromium, tmp_path: Path) -> None:
+    server = serve_static(built_site, "/giftboard/")
+    context = chromium.new_context(viewport={"width": 375, "height": 740}, device_scale_factor=2)
+    page = context.new_page()
+    try:
+        open_page(page, server.url_for(""))
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0
+        screenshot(page, tmp_path, "board-phone")
+    finally:
+        context.close()
