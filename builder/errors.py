@@ -60,11 +60,22 @@ class ProviderError(GiftboardError):
     """Raised by a generation provider; `retryable` says whether another attempt may succeed."""
 
     def __init__(
-        self, message: str, *, retryable: bool, category: str, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        category: str,
+        retry_after: float | None = None,
+        provider: str = "",
+        stage: str = "",
+        seconds: float | None = None,
     ) -> None:
         self.retryable = retryable
         self.category = category
         self.retry_after = retry_after
+        self.provider = provider  # provider kind, e.g. "chat-completions"; filled by whoever knows it
+        self.stage = stage  # "lyrics", "audio" or "cover"
+        self.seconds = seconds  # how long the failing call took, for the ops page
         super().__init__(message)
 
 
