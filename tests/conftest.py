@@ -1,0 +1,41 @@
+"""Shared fixtures: Debian's Chromium, a page in a fresh context, a static server for built sites."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.support.browser import StaticServer, launch_chromium, new_page, serve_directory
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+
+@pytest.fixture
+def chromium() -> Iterator[Browser]:
+    """Headless /usr/bin/chromium, one per test: Playwright's sync API marks an event loop as running in the
+    main thread while it is alive, so a longer-lived browser would break ``asyncio.run`` in later tests."""
+    with launch_chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def browser_page(chromium: Browser) -> Iterator[Page]:
+    """A page in a fresh browser context (1280×800)."""
+    with new_page(chromium, viewport={"width": 1280, "height": 800}) as page:
+        yield page
+
+
+@pytest.fixture
+def serve_static() -> Iterator[Callable[..., StaticServer]]:
+    """Start static servers for the test: ``serve_static(site_dir, base_path="/repo/")`` → ``StaticServer``."""
+    with ExitStack() as stack:
+
+        def start(root: Path, base_path: str = "/") -> StaticServer:
+            return stack.enter_context(serve_directory(root, base_path))
+
+        yield start
