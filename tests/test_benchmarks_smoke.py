@@ -1,0 +1,42 @@
+"""Smoke test of `make bench`'s table code: a tiny corpus, Giftboard only (no peers venv, nothing installed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks import corpus
+from benchmarks.__main__ import main
+from benchmarks.common import percentile
+
+
+def test_corpus_is_deterministic_and_realistic() -> None:
+    first, again = corpus.make_page(7), corpus.make_page(7)
+    assert first == again
+    assert 550 <= first.words <= 1300
+    for marker in ("## ", "| --- |", "```", "- ", "1. ", "](https://"):
+        assert marker in first.body
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 95) == 4.0
+
+
+def test_build_bench_prints_tables_for_a_tiny_corpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BENCH_QUICK", "1")
+    monkeypatch.setenv("BENCH_NO_PEERS", "1")
+    monkeypatch.setenv("BENCH_NO_INSTALL", "1")
+    monkeypatch.setenv("BENCH_PAGES", "12")
+    monkeypatch.delenv("CI", raising=False)
+
+    assert main(["build", "--results", str(tmp_path)]) == 0
+
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "| Giftboard | this checkout |" in printed
+    assert "cold build of 12 generated Markdown pages" in printed
+    assert "no-change rebuild" in printed
+    assert "output stale after a change | 0 of 1 | 0 | met |" in printed
+    assert "peers skipped" in printed
+    latest = (tmp_path / "latest.md").read_text(encoding="utf-8")
+    assert "## Board build" in latest and "- machine:" in latest
