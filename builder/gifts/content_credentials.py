@@ -1,0 +1,150 @@
+"""C2PA content credentials: a signed manifest declaring that cover art and audio were made with AI.
+
+Signing is offline with a certificate chain from secrets (`GIFT_C2PA_CERT_CHAIN` and `GIFT_C2PA_PRIVATE_KEY`
+as PEM, or `GIFT_C2PA_CERT_CHAIN_FILE` / `GIFT_C2PA_PRIVATE_KEY_FILE`). Without them, a local run signs with
+the development chain from `dev_certificates`; under CI (`CI` / `GITHUB_ACTIONS`) nothing is invented: the
+settings say C2PA is off and why, and the gift page's disclosure says the same. `GIFT_C2PA=off` turns it
+off anywhere, `GIFT_C2PA=required` makes a missing chain a configuration error.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from builder.errors import ConfigError, MediaError
+from builder.gifts.contracts import DIGITAL_SOURCE_TYPE
+
+CLAIM_GENERATOR = "Giftboard"
+_TRUTHY = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class C2paSettings:
+    """Whether and how gift media is signed; `note` is the public, human-readable reason when it is off."""
+
+    enabled: bool
+    source: str  # "configured" | "development" | "off"
+    note: str = ""
+    chain_pem: bytes = field(default=b"", repr=False)
+    key_pem: bytes = field(default=b"", repr=False)
+
+    @classmethod
+    def off(cls, note: str) -> C2paSettings:
+        """Settings that sign nothing, saying why."""
+        return cls(enabled=False, source="off", note=note)
+
+
+def c2pa_settings_from_env(env: Mapping[str, str] | None = None, *,
+                           dev_dir: Path = Path(".data/c2pa")) -> C2paSettings:
+    """Read the signing chain from the environment (see the module docstring for the rules)."""
+    env = os.environ if env is None else env
+    mode = env.get("GIFT_C2PA", "auto").strip().lower() or "auto"
+    if mode not in {"auto", "off", "required"}:
+        raise ConfigError("GIFT_C2PA must be auto, off or required")
+    if mode == "off":
+        return C2paSettings.off("content credentials are turned off (GIFT_C2PA=off)")
+    chain = _secret(env, "GIFT_C2PA_CERT_CHAIN")
+    key = _secret(env, "GIFT_C2PA_PRIVATE_KEY")
+    if chain and key:
+        return C2paSettings(enabled=True, source="configured", chain_pem=chain, key_pem=key)
+    if chain or key:
+        raise ConfigError("GIFT_C2PA_CERT_CHAIN and GIFT_C2PA_PRIVATE_KEY must be set together")
+    if mode == "required":
+        raise ConfigError("GIFT_C2PA=required but no signing chain is configured (GIFT_C2PA_CERT_CHAIN[_FILE])")
+    if any(env.get(name, "").strip().lower() in _TRUTHY for name in ("CI", "GITHUB_ACTIONS")):
+        return C2paSettings.off("content credentials are not attached: no signing certificate is configured")
+    from builder.gifts.dev_certificates import ensure_dev_chain
+
+    chain, key = ensure_dev_chain(dev_dir)
+    return C2paSettings(enabled=True, source="development", chain_pem=chain, key_pem=key,
+                        note="signed with a local development certificate")
+
+
+def sign_media(data: bytes, mime: str, settings: C2paSettings, *, title: str,
+               digital_source_type: str = DIGITAL_SOURCE_TYPE, software_agent: str = "") -> bytes:
+    """Embed a signed C2PA manifest (`c2pa.created`, the digital source type) into `data`; unchanged when off."""
+    if not settings.enabled:
+        return data
+    import c2pa
+
+    manifest = manifest_definition(title=title, digital_source_type=digital_source_type,
+                                   software_agent=software_agent)
+    try:
+        context = c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": False}}})
+        info = c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, settings.chain_pem, settings.key_pem, None)
+        with c2pa.Signer.from_info(info) as signer, c2pa.Builder(manifest, context=context) as builder:
+            out = io.BytesIO()
+            builder.sign(signer, mime, io.BytesIO(data), out)
+    except c2pa.C2paError as error:
+        # c2pa's messages describe the file and certificates, never our text; keep only the error's kind
+        raise MediaError(f"content credentials could not be signed for {title} ({type(error).__name__})") from None
+    return out.getvalue()
+
+
+def manifest_definition(*, title: str, digital_source_type: str = DIGITAL_SOURCE_TYPE,
+                        software_agent: str = "") -> dict[str, Any]:
+    """The manifest we sign: a creation action with its digital source type; no prompt, no order data."""
+    action: dict[str, Any] = {"action": "c2pa.created", "digitalSourceType": digital_source_type}
+    if software_agent:
+        action["softwareAgent"] = {"name": software_agent}
+    return {
+        "claim_generator_info": [{"name": CLAIM_GENERATOR, "version": _version()}],
+        "title": title,
+        "assertions": [{"label": "c2pa.actions", "data": {"actions": [action]}}],
+    }
+
+
+def read_manifest(data: bytes, mime: str, *, trust_anchors_pem: bytes | None = None) -> dict[str, Any] | None:
+    """The active manifest of `data` with its validation state (`_validation_state`), or None without one."""
+    import c2pa
+
+    settings: dict[str, Any] = {}
+    if trust_anchors_pem:
+        settings["trust"] = {"trust_anchors": trust_anchors_pem.decode("ascii")}
+    context = c2pa.Context.from_dict(settings) if settings else None
+    reader = c2pa.Reader.try_create(mime, io.BytesIO(data), context=context)
+    if reader is None:
+        return None
+    with reader:
+        manifest = reader.get_active_manifest() or {}
+        manifest = json.loads(json.dumps(manifest))
+        manifest["_validation_state"] = reader.get_validation_state()
+        return manifest
+
+
+def digital_source_types(manifest: Mapping[str, Any]) -> list[str]:
+    """Every `digitalSourceType` declared by the manifest's actions."""
+    found: list[str] = []
+    for assertion in manifest.get("assertions", []):
+        if str(assertion.get("label", "")).startswith("c2pa.actions"):
+            found += [a["digitalSourceType"] for a in assertion["data"].get("actions", [])
+                      if "digitalSourceType" in a]
+    return found
+
+
+def _secret(env: Mapping[str, str], name: str) -> bytes:
+    value = env.get(name, "").strip()
+    if value:
+        return value.encode("ascii", "strict") + b"\n"
+    path = env.get(f"{name}_FILE", "").strip()
+    if path:
+        try:
+            return Path(path).read_bytes()
+        except OSError:
+            raise ConfigError(f"{name}_FILE names a file that cannot be read") from None
+    return b""
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("giftboard")
+    except Exception:  # not installed as a distribution (a plain checkout)
+        return "0"
