@@ -26,5 +26,7 @@ def run(args: argparse.Namespace) -> int:
         report(error.diagnostics, title="Board build failed")
         print("build failed: the previous output is untouched", file=sys.stderr)
         return 1
+    for warning in site.warnings:
+        print(f"warning: {warning} (an error with --strict)", file=sys.stderr)
     print(f"{args.out}: {result.summary()}")
     return 0

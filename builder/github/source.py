@@ -97,3 +97,14 @@ def resolve_snapshot(content_root: Path, *, offline: bool, cache_dir: Path, now:
         return snapshot
     say("note: no GitHub snapshot: gates show their links without live state (run `python -m builder sync`)")
     return None
+
+
+def snapshot_state(cache_dir: Path, now: datetime | None = None) -> str:
+    """A cheap key (no parsing) that changes when the snapshot is rewritten or becomes stale."""
+    path = default_path(cache_dir)
+    try:
+        stat = path.stat()
+    except OSError:
+        return "none"
+    age = (now or datetime.now(UTC)).timestamp() - stat.st_mtime
+    return f"{stat.st_mtime_ns}:{stat.st_size}:{'stale' if age > MAX_AGE.total_seconds() else 'fresh'}"

@@ -16,6 +16,8 @@ from builder import __version__
 from builder.content.loader import load_content
 from builder.content.structure import Content, Page
 from builder.errors import ContentError, Diagnostic
+from builder.github.board import GitHubLayer
+from builder.github.source import snapshot_state
 from builder.markup import Markdown
 from builder.site.environment import TEMPLATES_DIR, make_environment
 from builder.site.incremental import Manifest, record_outputs, text_hash, tree_stat_key, walk_files
@@ -87,7 +89,8 @@ class Site:
         self.extra_outputs = extra_outputs or []
         self.content: Content | None = None
         self.renderer: SiteRenderer | None = None
-        self.warnings: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []  # GitHub evidence contradictions: errors under --strict
+        self.github_key = ""
         self.report = BuildReport()
         self.phases = Phases(self.report)
 
@@ -95,21 +98,26 @@ class Site:
     def quick_key(self) -> str:
         options = self.options
         extra = f"{__version__}|{options.strict}|{options.offline}|{options.templates.resolve()}|{options.base_url}"
+        extra += f"|{snapshot_state(options.cache_dir)}"
         return tree_stat_key(options.content.resolve(), options.templates.resolve(), extra=extra)
 
     def load(self) -> None:
         """Read content and templates and check every reference; raise ContentError with every problem."""
-        self.content = load_content(self.options.content)
+        github = GitHubLayer.resolve(self.options.content, offline=self.options.offline,
+                                     cache_dir=self.options.cache_dir)
+        self.github_key = github.key
+        self.content = load_content(self.options.content, generated=github.pages)
+        self.warnings = github.contradictions(self.content)
         if self.options.base_url:
             base = self.options.base_url.rstrip("/") + "/"
             self.content.config = self.content.config.model_copy(update={"base_url": base})
         env = make_environment(self.options.templates)
-        self.renderer = SiteRenderer(self.content, env, Markdown())
+        self.renderer = SiteRenderer(self.content, env, Markdown(github.plugins), evidence=github.evidence)
         self.phases.mark("load")
 
     def global_key(self) -> str:
         assert self.content is not None
-        parts = [__version__, self.content.config.model_dump_json()]
+        parts = [__version__, self.content.config.model_dump_json(), self.github_key]
         for path in sorted(walk_files(self.options.templates)):
             parts.append(f"{path.relative_to(self.options.templates)}:{hashlib.blake2b(path.read_bytes()).hexdigest()}")
         for page in self.content.pages():
@@ -208,7 +216,8 @@ class Site:
     def check(self) -> list[Diagnostic]:
         """Validate everything a build would, writing nothing."""
         self.load()
-        return self.render_all(None, Manifest(out=str(self.options.out)))
+        problems = self.render_all(None, Manifest(out=str(self.options.out)))
+        return problems + (self.warnings if self.options.strict else [])
 
     def build(self) -> BuildReport:
         """Build into a staging folder and swap it in; on any error the previous output stays."""
@@ -224,6 +233,8 @@ class Site:
         self.load()
         with StagedSite(out) as staged:
             problems = self.render_all(staged, manifest)
+            if self.options.strict:
+                problems += self.warnings
             if problems:
                 raise ContentError(problems)
             staged.commit(keep=KEEP_FOLDERS)
