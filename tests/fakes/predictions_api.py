@@ -1,0 +1,194 @@
+"""A fake Replicate-style predictions API on 127.0.0.1 (real HTTP, threads).
+
+`POST /v1/predictions` creates a prediction (honouring `Idempotency-Key`), `GET /v1/predictions/{id}` reports
+`starting → processing → succeeded` after a configurable number of polls (or `failed`/`canceled`), and
+`GET /v1/files/{id}.wav` serves a short real WAV. Configurable latencies, queues of status codes per route,
+`Retry-After`, a create that stalls after recording the prediction (outcome unknown for the client), and an
+echo mode whose WAV carries the private values, altered, in a RIFF INFO chunk (UTF-16).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import random
+import re
+import struct
+import threading
+import time
+import wave
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from tests.fakes.chat_api import altered
+
+
+@dataclass
+class PredictionsConfig:
+    create_latency_s: float = 0.0
+    create_stall_s: float = 0.0  # sleep after the prediction is recorded, before answering
+    poll_latency_s: float = 0.0
+    polls_to_finish: int = 2
+    final_status: str = "succeeded"
+    create_statuses: deque[int] = field(default_factory=deque)
+    poll_statuses: deque[int] = field(default_factory=deque)
+    retry_after: str | None = None
+    output: str = "wav"  # "wav" | "text" | "none"
+    echo_values: list[str] = field(default_factory=list)
+    seed: int = 0
+
+
+def tiny_wav(seconds: float = 1.0, rate: int = 8000, info: bytes = b"") -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        frames = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
+                          for i in range(int(seconds * rate)))
+        writer.writeframes(frames)
+    data = buffer.getvalue()
+    if info:  # append a LIST/INFO chunk and fix the RIFF size
+        chunk = b"LIST" + struct.pack("<I", len(info) + 4) + b"INFO" + info
+        data = data + chunk
+        data = data[:4] + struct.pack("<I", len(data) - 8) + data[8:]
+    return data
+
+
+class PredictionsFake(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, config: PredictionsConfig | None = None) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.config = config or PredictionsConfig()
+        self.rng = random.Random(self.config.seed)
+        self.lock = threading.Lock()
+        self.predictions: dict[str, dict[str, Any]] = {}
+        self.polls: dict[str, int] = {}
+        self.by_key: dict[str, str] = {}
+        self.inputs: list[dict[str, Any]] = []
+        self.created = 0
+        self.lookups: list[str] = []
+        self.authorization: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    @property
+    def prompts(self) -> list[str]:
+        return [json.dumps(body, ensure_ascii=False) for body in self.inputs]
+
+    def start(self) -> PredictionsFake:
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+    def __enter__(self) -> PredictionsFake:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def create(self, body: dict[str, Any], key: str) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            self.inputs.append(body)
+            if self.config.create_statuses:
+                return self.config.create_statuses.popleft(), {"detail": "fake failure"}
+            if key and key in self.by_key:
+                return 200, self.view(self.by_key[key])
+            self.created += 1
+            prediction_id = f"p{self.created:04d}{self.rng.randrange(16**6):06x}"
+            self.predictions[prediction_id] = {"id": prediction_id, "status": "starting", "input": body.get("input")}
+            self.polls[prediction_id] = 0
+            if key:
+                self.by_key[key] = prediction_id
+            return 201, self.view(prediction_id)
+
+    def poll(self, prediction_id: str) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            self.lookups.append(prediction_id)
+            if self.config.poll_statuses:
+                return self.config.poll_statuses.popleft(), {"detail": "fake failure"}
+            if prediction_id not in self.predictions:
+                return 404, {"detail": "not found"}
+            self.polls[prediction_id] += 1
+            if self.polls[prediction_id] >= self.config.polls_to_finish:
+                self.predictions[prediction_id]["status"] = self.config.final_status
+            elif self.predictions[prediction_id]["status"] == "starting":
+                self.predictions[prediction_id]["status"] = "processing"
+            return 200, self.view(prediction_id)
+
+    def view(self, prediction_id: str) -> dict[str, Any]:
+        prediction = dict(self.predictions[prediction_id])
+        prediction["urls"] = {"get": f"{self.url}/predictions/{prediction_id}"}
+        if prediction["status"] == "succeeded":
+            prediction["output"] = None if self.config.output == "none" else f"{self.url}/files/{prediction_id}.wav"
+        return prediction
+
+    def file(self) -> bytes:
+        if self.config.output == "text":
+            return b"this is not audio"
+        info = b""
+        for value in self.config.echo_values:
+            text = altered(value, self.rng).encode("utf-16-le")
+            info += b"ICMT" + struct.pack("<I", len(text)) + text + (b"\x00" if len(text) % 2 else b"")
+        return tiny_wav(info=info)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: PredictionsFake
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        self._auth()
+        if self.path.rstrip("/") != "/v1/predictions":
+            self._json(404, {"detail": "not found"})
+            return
+        config = self.server.config
+        time.sleep(config.create_latency_s)
+        status, body = self.server.create(json.loads(raw or b"{}"), self.headers.get("Idempotency-Key", ""))
+        time.sleep(config.create_stall_s)
+        self._json(status, body)
+
+    def do_GET(self) -> None:
+        self._auth()
+        config = self.server.config
+        match = re.fullmatch(r"/v1/predictions/([A-Za-z0-9_\-]+)", self.path)
+        if match:
+            time.sleep(config.poll_latency_s)
+            self._json(*self.server.poll(match.group(1)))
+            return
+        if re.fullmatch(r"/v1/files/[A-Za-z0-9_\-]+\.wav", self.path):
+            self._send(200, "audio/wav", self.server.file())
+            return
+        self._json(404, {"detail": "not found"})
+
+    def _auth(self) -> None:
+        with self.server.lock:
+            self.server.authorization.append(self.headers.get("Authorization", ""))
+
+    def _json(self, status: int, body: dict[str, Any]) -> None:
+        self._send(status, "application/json", json.dumps(body).encode())
+
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            if status >= 400 and self.server.config.retry_after:
+                self.send_header("Retry-After", self.server.config.retry_after)
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
