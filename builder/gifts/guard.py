@@ -172,7 +172,7 @@ def check_files(order: Order, files: dict[str, bytes]) -> None:
 
 
 def _pattern_hit(text: str) -> str:
-    if pii.emails(text):
+    if pii.emails(text, spaced=True):
         return "pii_email"
     if pii.cards(text):
         return "pii_card"

@@ -19,7 +19,8 @@ Span = tuple[int, int]
 PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN", "BR", "JP", "ES", "IT", "NL", "CA", "AU")
 MIN_PHONE_DIGITS = 7
 
-EMAIL = re.compile(r"[\w.+%-]+\s*@\s*[\w-]+(?:\s*\.\s*[\w-]+)+", re.UNICODE)
+EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
+EMAIL_SPACED = re.compile(r"[\w.+%-]+\s*@\s*[\w-]+(?:\s*\.\s*[\w-]+)+")  # "jon @ example . org"
 URL = re.compile(
     r"(?i)\b(?:https?://|ftp://|www\.)\S+"
     r"|\b[a-z0-9][a-z0-9-]{0,62}\.(?:com|org|net|io|co|de|fr|uk|br|jp|in|info|biz|app|dev|me|ly|gg|xyz|site"
@@ -62,8 +63,8 @@ def luhn_ok(number: str) -> bool:
     return total % 10 == 0
 
 
-def emails(text: str) -> list[Span]:
-    return [m.span() for m in EMAIL.finditer(text)]
+def emails(text: str, *, spaced: bool = False) -> list[Span]:
+    return [m.span() for m in (EMAIL_SPACED if spaced else EMAIL).finditer(text)]
 
 
 def urls(text: str) -> list[Span]:
