@@ -1,0 +1,152 @@
+"""The gift pipeline: a validated order becomes a published, guarded, disclosure-stamped gift page.
+
+minimise → providers (each timed) → guard each output, regenerating with a new seed a bounded number of
+times → media → page → guard every published byte and file name → publish atomically. A violation that
+survives the regenerations raises `GuardViolation` and nothing is written: the caller holds the order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+from builder.errors import GiftboardError, GuardViolation, ProviderError
+from builder.gifts import guard
+from builder.gifts.content_credentials import C2paSettings, c2pa_settings_from_env
+from builder.gifts.contracts import AudioClip, Brief, CoverArt, GiftPage, Lyrics, ProviderTiming, PublishedGift
+from builder.gifts.media import prepare_media
+from builder.gifts.order import Order
+from builder.gifts.providers.base import PredictionCallback, Providers
+
+log = logging.getLogger("giftboard.gifts.pipeline")
+T = TypeVar("T")
+
+
+class _Run:
+    """One attempt's timings; log lines carry stage, provider kind, seconds and outcome category only."""
+
+    def __init__(self) -> None:
+        self.timings: list[ProviderTiming] = []
+
+    def timed(self, stage: str, provider: str, make: Callable[[], T]) -> T:
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return make()
+        except ProviderError as error:
+            outcome = error.category
+            raise
+        except Exception:
+            outcome = "error"
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            self.timings.append(ProviderTiming(stage=stage, provider=provider, seconds=seconds, outcome=outcome))
+            log.info("provider stage=%s provider=%s seconds=%.3f outcome=%s", stage, provider, seconds, outcome)
+
+    def guarded(self, stage: str, provider: str, brief: Brief, bound: int, make: Callable[[Brief, int], T],
+                check: Callable[[T], None]) -> T:
+        """Generate, check, and regenerate with a fresh seed up to `bound` times; then raise the violation."""
+        violation: GuardViolation | None = None
+        for regeneration in range(bound + 1):
+            result = self.timed(stage, provider, lambda n=regeneration: make(guard.reseed(brief, n), n))
+            try:
+                check(result)
+                return result
+            except GuardViolation as caught:
+                violation = caught
+                self.timings[-1] = ProviderTiming(stage, provider, self.timings[-1].seconds, f"guard_{caught.category}")
+                log.warning("guard stage=%s regeneration=%d category=%s", stage, regeneration, caught.category)
+        assert violation is not None
+        raise violation
+
+
+def produce_gift(
+    order: Order,
+    token: str,
+    *,
+    out_dir: Path,
+    providers: Providers,
+    generated_at: datetime,
+    max_regenerations: int = 2,
+    known_prediction_id: str | None = None,
+    on_prediction_created: PredictionCallback | None = None,
+    c2pa: C2paSettings | None = None,
+) -> PublishedGift:
+    """Generate and publish one gift at `out_dir/gifts/<token>/`.
+
+    Raises GuardViolation (hold the order: private input would have been published; nothing was written),
+    ProviderError (`retryable` says whether to try again; `known_prediction_id` lets the retry find a remote
+    audio job already paid for), MediaError or BuildError. `c2pa` signs the media (default: from the
+    environment, `c2pa_settings_from_env()`). Publishing the same token again replaces the page atomically,
+    so a retry never makes a second one.
+    """
+    run = _Run()
+    guard.check_public_fields(order)  # the buyer's own public text: regenerating cannot fix it
+    brief = guard.minimise(order)
+
+    def write(b: Brief, n: int) -> Lyrics:
+        return providers.lyrics.write(b)
+
+    lyrics = run.guarded("lyrics", providers.lyrics.kind, brief, max_regenerations, write,
+                         lambda result: _check_lyrics(order, result))
+
+    def compose(b: Brief, n: int) -> AudioClip:
+        return providers.audio.compose(b, lyrics, known_prediction_id=known_prediction_id if n == 0 else None,
+                                       on_prediction_created=on_prediction_created)
+
+    audio = run.guarded("audio", providers.audio.kind, brief, max_regenerations, compose,
+                        lambda result: guard.check_bytes(order, result.data, "audio"))
+
+    def draw(b: Brief, n: int) -> CoverArt:
+        return providers.cover.draw(b, lyrics)
+
+    cover = run.guarded("cover", providers.cover.kind, brief, max_regenerations, draw,
+                        lambda result: guard.check_bytes(order, result.png, "cover art"))
+    files = _render(order, token, lyrics, audio, cover, providers, generated_at, c2pa)
+    guard.check_files(order, files)  # every byte and name, before anything is moved into place
+    return _publish(out_dir, token, files, run.timings)
+
+
+def _check_lyrics(order: Order, lyrics: Lyrics) -> None:
+    guard.check_text(order, lyrics.title, "lyrics title")
+    guard.check_text(order, lyrics.text, "lyrics")
+    guard.check_text(order, lyrics.model, "lyrics model")
+
+
+def _render(order: Order, token: str, lyrics: Lyrics, audio: AudioClip, cover: CoverArt, providers: Providers,
+            generated_at: datetime, c2pa: C2paSettings | None) -> dict[str, bytes]:
+    """Media and page as name → bytes, in memory: nothing is written until the guard has read it all."""
+    from builder.gifts.page import render_gift_page
+
+    settings = c2pa if c2pa is not None else c2pa_settings_from_env()
+    media = prepare_media(art=cover, audio=audio, photo=order.cover_photo_bytes(), c2pa=settings)
+    page = GiftPage(
+        token=token,
+        public=order.public(),
+        lyrics=lyrics,
+        audio=media.audio,
+        cover=media.cover,
+        cover_fallback=media.cover_fallback,
+        social=media.social,
+        generated_at=generated_at,
+        providers=providers.kinds(),
+        extra_files=list(media.extra_files),
+    )
+    files = {"index.html": render_gift_page(page).encode()}
+    for media_file in media.files:
+        if media_file.name in files:
+            raise GiftboardError(f"two gift files are both named {media_file.name}")
+        files[media_file.name] = media_file.data
+    return files
+
+
+def _publish(out_dir: Path, token: str, files: dict[str, bytes], timings: list[ProviderTiming]) -> PublishedGift:
+    from builder.gifts.publisher import LocalPublisher
+
+    LocalPublisher(out_dir).publish(token, files)
+    return PublishedGift(token=token, url_path=f"gifts/{token}/", files=sorted(files), timings=timings)
