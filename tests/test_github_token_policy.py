@@ -9,7 +9,7 @@ import pytest
 
 from builder.errors import TokenPolicyError
 from builder.github.client import GitHubReader, GitHubSettings
-from builder.github.token_policy import check_scopes, scrub
+from builder.github.token_policy import ReadOnlyHTTPConnection, check_scopes, scrub
 from tests.fakes.github_api import FakeGitHub
 
 TOKEN = "ghp_secretTOKENvalue1234567890"
@@ -96,3 +96,8 @@ def test_scope_policy(header: str | None, refused: str | None) -> None:
 def test_scrub_removes_every_occurrence_of_a_secret() -> None:
     assert scrub(f"token {TOKEN} and {TOKEN}", TOKEN) == "token *** and ***"
     assert repr(GitHubSettings(api_url="x", repository=REPO, token=TOKEN)).count(TOKEN) == 0
+
+
+def test_every_connection_has_connect_and_read_timeouts(fake: FakeGitHub) -> None:
+    assert ReadOnlyHTTPConnection("127.0.0.1", 1).timeout == (5.0, 30.0)  # PyGithub passes none for other hosts
+    assert ReadOnlyHTTPConnection("127.0.0.1", 1, timeout=12).timeout == (5.0, 12)

@@ -16,7 +16,9 @@ from requests.adapters import HTTPAdapter
 from builder.errors import TokenPolicyError
 
 READ_METHODS = frozenset({"GET", "HEAD"})
-CONNECT_TIMEOUT = 5.0  # PyGithub takes one timeout (used for reads); requests also bounds the connect
+# PyGithub takes one timeout, and none for connections it opens to other hosts: bound both phases here
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 30.0
 
 # Classic scopes that grant no write. Anything else (repo, public_repo, workflow, write:*, admin:*,
 # delete_repo, gist, user, project, …) is refused: an allow-list also refuses scopes GitHub adds later.
@@ -81,16 +83,14 @@ class ReadOnlyHTTPConnection(HTTPRequestsConnectionClass):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.adapter = _guard(self.session, self.adapter)
-        if self.timeout is not None:
-            self.timeout = (CONNECT_TIMEOUT, self.timeout)  # type: ignore[assignment]
+        self.timeout = (CONNECT_TIMEOUT, self.timeout or READ_TIMEOUT)  # type: ignore[assignment]
 
 
 class ReadOnlyHTTPSConnection(HTTPSRequestsConnectionClass):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.adapter = _guard(self.session, self.adapter)
-        if self.timeout is not None:
-            self.timeout = (CONNECT_TIMEOUT, self.timeout)  # type: ignore[assignment]
+        self.timeout = (CONNECT_TIMEOUT, self.timeout or READ_TIMEOUT)  # type: ignore[assignment]
 
 
 def install_guard() -> None:
