@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.support import missing_tool
-from tests.support.browser import StaticServer, axe_violations, open_page, screenshot, serve_directory
+from tests.support.browser import (
+    StaticServer,
+    axe_violations,
+    describe_violations,
+    open_page,
+    screenshot,
+    serve_directory,
+)
 from tests.support.html_checks import find_executable_markup, internal_link_errors, validate_html5
 
 if TYPE_CHECKING:
@@ -297,3 +304,15 @@ def test_axe_finds_wcag_violations_and_passes_an_accessible_page(
     assert {"html-has-lang", "image-alt"} <= ids
     open_page(browser_page, server.url_for("gates/observability/"))
     assert axe_violations(browser_page) == []
+
+
+def test_describe_violations_names_rule_node_and_fix() -> None:
+    violation = {
+        "id": "image-alt",
+        "impact": "critical",
+        "help": "Images must have alternative text",
+        "nodes": [{"target": ["main > img"], "failureSummary": "Fix any of the following:\n  Element has no alt"}],
+    }
+    assert describe_violations([violation]) == (
+        "image-alt (critical): Images must have alternative text\n    main > img: Element has no alt"
+    )

@@ -87,11 +87,13 @@ class PageReport:
         )
 
 
-def open_page(page: Page, url: str, *, expect_status: int | None = 200) -> PageReport:
-    """Load ``url`` in ``page`` and wait for the network to settle, recording every error along the way.
+def open_page(page: Page, url: str, *, expect_status: int | None = 200, wait_until: str = "load") -> PageReport:
+    """Load ``url`` in ``page`` and record every error until ``wait_until`` ("load", or "networkidle" for pages
+    that fetch after loading).
 
     Subresources answering 4xx/5xx count as failed requests; the document's own status is ``report.status``
-    and, unless ``expect_status`` is None, must equal it (a problem line otherwise).
+    and, unless ``expect_status`` is None, must equal it (a problem line otherwise). The listeners are removed
+    before returning, so one page can be reused for several ``open_page`` calls.
     """
     report = PageReport(url=url)
     documents: set[str] = set()
@@ -112,11 +114,25 @@ def open_page(page: Page, url: str, *, expect_status: int | None = 200) -> PageR
         elif response.status >= 400:
             report.failed_requests.append(f"{response.status} {response.request.method} {response.url}")
 
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: report.page_errors.append(str(error)))
-    page.on("requestfailed", lambda req: report.failed_requests.append(f"{req.method} {req.url}: {req.failure}"))
-    page.on("response", on_response)
-    response = page.goto(url, wait_until="networkidle")
+    def on_page_error(error: Any) -> None:
+        report.page_errors.append(str(error))
+
+    def on_request_failed(request: Any) -> None:
+        report.failed_requests.append(f"{request.method} {request.url}: {request.failure}")
+
+    listeners: list[tuple[str, Any]] = [
+        ("console", on_console),
+        ("pageerror", on_page_error),
+        ("requestfailed", on_request_failed),
+        ("response", on_response),
+    ]
+    for event, listener in listeners:
+        page.on(event, listener)  # type: ignore[call-overload]
+    try:
+        response = page.goto(url, wait_until=wait_until)  # type: ignore[arg-type]
+    finally:
+        for event, listener in listeners:
+            page.remove_listener(event, listener)
     report.status = response.status if response is not None else None
     if expect_status is not None and report.status != expect_status:
         report.failed_requests.append(f"document {url} answered {report.status}, expected {expect_status}")
@@ -149,7 +165,8 @@ def describe_violations(violations: list[dict[str, Any]]) -> str:
     for violation in violations:
         lines.append(f"{violation['id']} ({violation.get('impact')}): {violation['help']}")
         for node in violation.get("nodes", []):
-            lines.append(f"    {' '.join(node.get('target', []))}: {node.get('failureSummary', '').splitlines()[-1:]}")
+            summary = " ".join(line.strip() for line in (node.get("failureSummary") or "").splitlines()[1:])
+            lines.append(f"    {' '.join(map(str, node.get('target', [])))}: {summary}")
     return "\n".join(lines)
 
 
