@@ -59,7 +59,7 @@ class ChatCompletionsFake(ThreadingHTTPServer):
         return [m.get("content", "") for body in self.requests for m in body.get("messages", [])]
 
     def start(self) -> ChatCompletionsFake:
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         return self
 
     def stop(self) -> None:

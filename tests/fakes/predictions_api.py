@@ -83,7 +83,7 @@ class PredictionsFake(ThreadingHTTPServer):
         return [json.dumps(body, ensure_ascii=False) for body in self.inputs]
 
     def start(self) -> PredictionsFake:
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -119,7 +119,9 @@ class PredictionsFake(ThreadingHTTPServer):
             if prediction_id not in self.predictions:
                 return 404, {"detail": "not found"}
             self.polls[prediction_id] += 1
-            if self.polls[prediction_id] >= self.config.polls_to_finish:
+            if self.predictions[prediction_id]["status"] in ("succeeded", "failed", "canceled"):
+                pass  # terminal states never change
+            elif self.polls[prediction_id] >= self.config.polls_to_finish:
                 self.predictions[prediction_id]["status"] = self.config.final_status
             elif self.predictions[prediction_id]["status"] == "starting":
                 self.predictions[prediction_id]["status"] = "processing"
