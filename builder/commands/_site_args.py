@@ -20,6 +20,8 @@ def add_site_arguments(parser: argparse.ArgumentParser, *, output: bool = True) 
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache"), help="snapshot and manifest folder")
     parser.add_argument("--base-url", default=os.environ.get("GIFTBOARD_BASE_URL") or None,
                         help="absolute URL the site is published at (default: site.yaml, $GIFTBOARD_BASE_URL)")
+    parser.add_argument("--ledger", type=Path, default=Path(".data/ledger"),
+                        help="gift ledger the ops page reports on (default: .data/ledger)")
     parser.add_argument("--jobs", type=int, default=None, help="render processes (default: one per core)")
 
 
@@ -33,6 +35,7 @@ def options_from(args: argparse.Namespace, *, incremental: bool = True) -> Build
         offline=args.offline,
         cache_dir=args.cache_dir,
         base_url=args.base_url,
+        ledger=args.ledger,
         incremental=incremental and not getattr(args, "no_cache", False),
         **extra,
     )

@@ -19,6 +19,7 @@ from builder.errors import ContentError, Diagnostic
 from builder.github.board import GitHubLayer
 from builder.github.source import snapshot_state
 from builder.markup import Markdown
+from builder.ops.page import OPS_URL, ops_outputs
 from builder.site.environment import TEMPLATES_DIR, make_environment
 from builder.site.incremental import Manifest, record_outputs, text_hash, tree_stat_key, walk_files
 from builder.site.render import ASSETS, Rendered, SiteRenderer, output_path
@@ -39,6 +40,7 @@ class BuildOptions:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     incremental: bool = True
     base_url: str | None = None  # overrides site.yaml's base_url (e.g. the Pages URL in CI)
+    ledger: Path | None = None  # the gift ledger the ops page reports on
 
     @property
     def manifest_path(self) -> Path:
@@ -86,12 +88,13 @@ class Site:
 
     def __init__(self, options: BuildOptions, *, extra_outputs: list[ExtraOutputs] | None = None) -> None:
         self.options = options
-        self.extra_outputs = extra_outputs or []
+        self.extra_outputs = [ops_outputs] if extra_outputs is None else extra_outputs
         self.content: Content | None = None
         self.renderer: SiteRenderer | None = None
         self.warnings: list[Diagnostic] = []  # GitHub evidence contradictions: errors under --strict
         self.github_key = ""
         self.report = BuildReport()
+        self.previous_timing: dict[str, float] = {}  # the last build of this output, shown on the ops page
         self.phases = Phases(self.report)
 
     # -- load ----------------------------------------------------------------------------------
@@ -99,7 +102,10 @@ class Site:
         options = self.options
         extra = f"{__version__}|{options.strict}|{options.offline}|{options.templates.resolve()}|{options.base_url}"
         extra += f"|{snapshot_state(options.cache_dir)}"
-        return tree_stat_key(options.content.resolve(), options.templates.resolve(), extra=extra)
+        roots = [options.content.resolve(), options.templates.resolve()]
+        if options.ledger is not None:  # the ops page is only as fresh as the ledger it reads
+            roots += [options.ledger.resolve() / "orders", options.ledger.resolve() / "audit"]
+        return tree_stat_key(*roots, extra=extra)
 
     def load(self) -> None:
         """Read content and templates and check every reference; raise ContentError with every problem."""
@@ -112,7 +118,8 @@ class Site:
             base = self.options.base_url.rstrip("/") + "/"
             self.content.config = self.content.config.model_copy(update={"base_url": base})
         env = make_environment(self.options.templates)
-        self.renderer = SiteRenderer(self.content, env, Markdown(github.plugins), evidence=github.evidence)
+        self.renderer = SiteRenderer(self.content, env, Markdown(github.plugins), evidence=github.evidence,
+                                     extra_urls=[OPS_URL])
         self.phases.mark("load")
 
     def global_key(self) -> str:
@@ -230,6 +237,7 @@ class Site:
             self.report.pages = sum(1 for path in manifest.pages)
             self.phases.mark("check")
             return self.report
+        self.previous_timing = manifest.timing
         self.load()
         with StagedSite(out) as staged:
             problems = self.render_all(staged, manifest)
@@ -241,6 +249,7 @@ class Site:
             self.phases.mark("write")
             manifest.quick_key = quick_key
             manifest.outputs = record_outputs(out, staged.written)
+        manifest.timing = {**self.report.phases, "pages": float(self.report.pages)}
         manifest.save(options.manifest_path)
         return self.report
 

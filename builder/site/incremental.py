@@ -60,6 +60,7 @@ class Manifest:
     global_key: str = ""
     pages: dict[str, str] = field(default_factory=dict)  # output path → source hash
     outputs: dict[str, tuple[int, int]] = field(default_factory=dict)  # output path → (size, mtime_ns)
+    timing: dict[str, float] = field(default_factory=dict)  # the last build's phases, for the ops page
 
     @classmethod
     def load(cls, path: Path, out: Path) -> Manifest:
@@ -75,6 +76,7 @@ class Manifest:
             global_key=data.get("global_key", ""),
             pages=dict(data.get("pages", {})),
             outputs={k: (int(v[0]), int(v[1])) for k, v in data.get("outputs", {}).items()},
+            timing={k: float(v) for k, v in data.get("timing", {}).items()},
         )
 
     def save(self, path: Path) -> None:
@@ -86,6 +88,7 @@ class Manifest:
             "global_key": self.global_key,
             "pages": self.pages,
             "outputs": self.outputs,
+            "timing": self.timing,
         }
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")

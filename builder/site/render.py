@@ -133,6 +133,7 @@ class SiteRenderer:
                 stylesheet=relative_url(url, STYLESHEET),
                 version=__version__,
                 archive_kinds=[(key, ARCHIVE_KINDS[key][1]) for key in self.kinds],
+                ops_available="ops/" in self.known_urls,
                 **context,
             )
         except TemplateError as error:

@@ -12,7 +12,7 @@ from pathlib import Path
 class PreviewHandler(SimpleHTTPRequestHandler):
     """Serves the output folder; unknown paths get the site's own 404.html with status 404."""
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         pass  # keep the terminal for rebuild messages
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:

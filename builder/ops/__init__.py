@@ -1,0 +1,1 @@
+"""Operations: metrics and support-safe summaries from the ledger and its audit."""
