@@ -316,3 +316,9 @@ def test_describe_violations_names_rule_node_and_fix() -> None:
     assert describe_violations([violation]) == (
         "image-alt (critical): Images must have alternative text\n    main > img: Element has no alt"
     )
+
+
+def test_a_malformed_feed_is_an_error_not_a_crash(small_site: Path) -> None:
+    write(small_site, "feed.xml", "<feed><entry></feed>")
+    (error,) = internal_link_errors(small_site, "/repo/")
+    assert error.startswith("feed.xml: not well-formed XML (mismatched tag: line 1")

@@ -194,13 +194,16 @@ def internal_link_errors(site_dir: Path, base_path: str = "/", *, site_url: str 
             id_cache[target] = pages[target].ids if target in pages else _collect_html(target).ids
         return id_cache[target]
 
+    errors: list[str] = []
     for path in sorted(site_dir.rglob("*")):
         if path.suffix in {".html", ".htm"} and path.is_file():
             pages[path] = _collect_html(path)
         elif path.suffix == ".xml" and path.is_file():
-            pages[path] = _collect_xml(path)
+            try:
+                pages[path] = _collect_xml(path)
+            except ET.ParseError as error:
+                errors.append(f"{path.relative_to(site_dir).as_posix()}: not well-formed XML ({error})")
 
-    errors: list[str] = []
     for path, page in pages.items():
         relative_page = path.relative_to(site_dir).as_posix()
         page_url = site_root + relative_page
