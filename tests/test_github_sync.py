@@ -230,3 +230,12 @@ def test_fresh_snapshot_is_used_and_other_repositories_are_ignored(seed_content:
     write_snapshot(snapshot_at(NOW, repository="someone/else"), path)
     with pytest.raises(SourceError, match="no GitHub snapshot"):
         resolve_snapshot(seed_content, offline=True, cache_dir=tmp_path, env=env, now=NOW, say=lambda _: None)
+
+
+def test_a_sync_the_remaining_quota_cannot_cover_stops_after_the_first_request(
+        fake: FakeGitHub, seed_content: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake.rate_remaining = 3
+    assert sync(seed_content, tmp_path / "snap.json") == 1
+    err = capsys.readouterr().err
+    assert "GitHub rate limit: 3 requests left until 11:06 UTC, and this sync needs 9" in err
+    assert fake.requests() == [("GET", "/rate_limit")]

@@ -54,6 +54,23 @@ class GitHubSettings:
         return cls(api_url=api_url, repository=repository, token=env.get("GITHUB_TOKEN", ""), max_wait=max_wait)
 
 
+@dataclass(frozen=True)
+class RateBudget:
+    """The core REST quota left, and when it resets (Unix time)."""
+
+    remaining: int
+    reset: int
+
+    def require(self, needed: int) -> None:
+        if self.remaining >= needed:
+            return
+        at = datetime.fromtimestamp(self.reset, UTC).strftime("%H:%M UTC") if self.reset else "later"
+        raise SourceError(
+            f"GitHub rate limit: {self.remaining} requests left until {at}, and this sync needs {needed}; "
+            "sync again after the reset, or build --offline from the last snapshot"
+        )
+
+
 class BoundedRetry(GithubRetry):
     """PyGithub's retry (5xx, secondary rate limits) that also retries 429, and never waits longer than allowed."""
 
@@ -150,12 +167,17 @@ class GitHubReader:
         self.requests_made += 1
         return self.github.requester.requestJsonAndCheck("GET", url, parameters=parameters)
 
-    def verify_token(self) -> None:
-        """The first request: refuse a classic token with write scopes before anything else is read."""
+    def verify_token(self) -> RateBudget:
+        """The first request: refuse a classic token with write scopes before anything else is read.
+
+        `/rate_limit` costs no quota and answers any token, so it also tells us what a sync may spend.
+        """
         with self.reading("the rate limit"):
-            headers, _ = self.get("/rate_limit")
+            headers, data = self.get("/rate_limit")
         check_scopes(headers.get("x-oauth-scopes"))
         self.verified = True
+        core = (data.get("resources") or {}).get("core") or data.get("rate") or {}
+        return RateBudget(remaining=int(core.get("remaining", 1 << 30)), reset=int(core.get("reset", 0)))
 
     def _repo_url(self, repository: str | None = None) -> str:
         if not self.verified:

@@ -40,7 +40,8 @@ def expected_requests(wanted: Wanted) -> int:
 
 
 def collect_snapshot(reader: GitHubReader, wanted: Wanted, now: datetime) -> Snapshot:
-    reader.verify_token()  # before anything else is read
+    budget = reader.verify_token()  # before anything else is read
+    budget.require(expected_requests(wanted) - 1)  # fail before a half-read sync, not in the middle of one
     repo = reader.read("", reader.settings.repository)
     default_branch = str(repo.get("default_branch") or "main")
     runs_page = reader.first_page("/actions/runs", "workflow runs")
