@@ -168,3 +168,19 @@ def test_backoff_has_full_jitter_a_cap_and_respects_retry_after() -> None:
     assert max(backoff_delay(30, 1.0, 5.0, rng) for _ in range(200)) <= 5.0
     settings = JobSettings(retry_base_s=0.01, retry_cap_s=0.02)
     assert retry_delay(1, settings, retry_after=30.0, rng=rng) == 30.0
+
+
+def test_audit_line_of_a_transition_cut_off_by_a_crash_is_marked_aborted(
+    ledger: Ledger, envelope: Envelope
+) -> None:
+    ref, _ = accept_order(order(), ledger=ledger, envelope=envelope, parse=fake_parse)
+    record = ledger.get(ref)
+    running = ledger.transition(record, State.RUNNING, attempts=1)
+    # killed after the audit line of running → published, before the record was saved
+    ledger.append_audit(ref, "running", State.PUBLISHED, attempt=1, reason="", seq=running.seq + 1)
+    assert [e["to"] for e in ledger.audit(ref)] == ["received", "queued", "running"]
+    # the retry that follows reuses the seq; only the committed line counts
+    ledger.transition(running, State.RETRY_WAIT, reason="lease_expired")
+    assert [e["to"] for e in ledger.audit(ref)] == ["received", "queued", "running", "retry_wait"]
+    raw = ledger.audit(ref, include_aborted=True)
+    assert [(e["to"], e.get("aborted", False)) for e in raw][-2:] == [("published", True), ("retry_wait", False)]

@@ -106,5 +106,5 @@ def _record(ledger: Ledger, envelope: Envelope, ref: str, hashed: str, raw: byte
             updated_at=now,
             state_since=now,
         )
-        ledger.create(record)
+        record = ledger.create(record)
         return ledger.transition(record, State.QUEUED, reason="", queued_at=now)

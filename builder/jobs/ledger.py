@@ -44,6 +44,7 @@ class JobRecord:
     updated_at: float
     state_since: float
     attempts: int = 0
+    seq: int = 0  # transitions committed; audit lines carry the seq they would commit
     budget_from: int = 0  # attempts spent before support's last `gift retry`: the budget restarts there
     reason: str = ""  # reason category of the last failure, hold or retry, e.g. "provider_5xx"
     lease_owner: str = ""
@@ -206,7 +207,8 @@ class Ledger:
         """Write a new record in `received` and its first audit line; the caller holds the order's lock."""
         if record.state != State.RECEIVED:
             raise JobError("a new order starts in received")
-        self.append_audit(record.ref, "", State.RECEIVED, attempt=attempt, reason="")
+        record = replace(record, seq=1)
+        self.append_audit(record.ref, "", State.RECEIVED, attempt=attempt, reason="", seq=1)
         self.save(record)
         return record
 
@@ -225,6 +227,7 @@ class Ledger:
         now = self.clock()
         updated = replace(
             record,
+            seq=record.seq + 1,
             state=goal.value,
             updated_at=now,
             state_since=now,
@@ -232,10 +235,11 @@ class Ledger:
             timings=record.timings if timings is None else timings,
             **changes,
         )
-        # audit first: a kill between the two leaves an audited attempt, never an unaudited state
+        # write-ahead: the audit line first, then the record that commits it. A kill in between leaves
+        # a line whose seq the record never reached; readers treat it as aborted (see `audit`).
         self.append_audit(
             record.ref, record.state, goal, attempt=updated.attempts, reason=reason or "",
-            timings=timings, detail=detail,
+            timings=timings, detail=detail, seq=updated.seq,
         )
         self.save(updated)
         return updated
@@ -263,11 +267,13 @@ class Ledger:
         reason: str,
         timings: dict[str, float] | None = None,
         detail: dict[str, Any] | None = None,
+        seq: int = 0,
     ) -> None:
         now = self.clock()
         entry: dict[str, Any] = {
             "time": _iso(now),
             "t": round(now, 3),
+            "seq": seq,
             "from": str(source),
             "to": str(target),
             "attempt": attempt,
@@ -295,18 +301,31 @@ class Ledger:
         entry = {"time": _iso(now), "t": round(now, 3), "event": event, **detail}
         self._append_line(ref, entry)
 
-    def audit(self, ref: str) -> list[dict[str, Any]]:
+    def audit(self, ref: str, *, include_aborted: bool = False) -> list[dict[str, Any]]:
+        """The order's audit. A transition line is committed when the record reached its seq and no later
+        line reused that seq; others were cut off by a crash and are left out (or marked, on request)."""
         try:
             lines = self.audit_path(ref).read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return []
+        try:
+            committed_seq = self.get(ref).seq
+        except JobError:
+            committed_seq = 1 << 62  # no record (yet): nothing to judge the lines against
         entries = []
         for line in lines:
             try:
                 entries.append(json.loads(line))
             except json.JSONDecodeError:
                 continue  # a line torn by a power cut: the record, not the audit, is the state
-        return entries
+        last_of_seq = {e["seq"]: n for n, e in enumerate(entries) if "seq" in e}
+        result = []
+        for n, entry in enumerate(entries):
+            aborted = "seq" in entry and (entry["seq"] > committed_seq or last_of_seq[entry["seq"]] != n)
+            if aborted and not include_aborted:
+                continue
+            result.append({**entry, "aborted": True} if aborted else entry)
+        return result
 
     # envelopes -------------------------------------------------------------------------------------
     def envelope_path(self, ref: str) -> Path:

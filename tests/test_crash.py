@@ -1,0 +1,114 @@
+"""Issue 5's crash test: 20 orders, a flaky provider on 127.0.0.1, two worker processes SIGKILLed at
+random moments and restarted, reconcile between rounds. Every order ends published exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from builder.jobs.accept import accept_order
+from builder.jobs.envelope import load_envelope
+from builder.jobs.ledger import JobRecord, Ledger
+from builder.jobs.reconcile import reconcile
+from builder.jobs.settings import load_settings
+from tests.fakes.flaky_provider import FlakyProvider
+from tests.test_ledger import fake_parse, order
+
+ROOT = Path(__file__).resolve().parents[1]
+ORDERS = 20
+DEADLINE_S = 45.0
+
+
+def start_worker(ledger_dir: Path, out_dir: Path, provider: str, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.crash_worker", str(ledger_dir), str(out_dir), provider],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+
+
+@pytest.mark.slow
+def test_orders_survive_sigkilled_workers_and_a_flaky_provider(tmp_path: Path) -> None:
+    rng = random.Random(int(os.environ.get("CRASH_SEED", "5")))
+    env = {**os.environ, "GIFT_ENVELOPE_KEY": Fernet.generate_key().decode(), "GIFT_LEASE_S": "0.6",
+           "GIFT_RETRY_BASE_S": "0.02", "GIFT_RETRY_CAP_S": "0.2", "GIFT_MAX_ATTEMPTS": "1000",
+           "PYTHONPATH": str(ROOT)}
+    settings = load_settings(env)
+    ledger_dir, out_dir = tmp_path / "ledger", tmp_path / "site"
+    ledger = Ledger(ledger_dir)
+    envelope = load_envelope(env)
+    refs = [accept_order(order(f"pay_{n}"), ledger=ledger, envelope=envelope, parse=fake_parse)[0]
+            for n in range(ORDERS)]
+    tokens = {ref: ledger.get(ref).token for ref in refs}
+
+    provider = FlakyProvider(failure_rate=0.2, max_latency_s=0.4, seed=rng.randrange(1 << 30)).start()
+    kills = rounds = 0
+    started = time.monotonic()
+    workers: list[subprocess.Popen] = []
+    try:
+        while time.monotonic() - started < DEADLINE_S:
+            rounds += 1
+            workers = [start_worker(ledger_dir, out_dir, provider.url, env) for _ in range(2)]
+            for proc in workers:
+                assert proc.stdout is not None and "ready" in proc.stdout.readline()
+            # both die at random moments in the first rounds; later rounds let one of them live on
+            for proc in workers:
+                time.sleep(rng.uniform(0.05, 0.5))
+                if rounds <= 3 or rng.random() < 0.5:
+                    proc.send_signal(signal.SIGKILL)
+                    kills += 1
+            time.sleep(0.7)  # let killed leases expire (GIFT_LEASE_S=0.6)
+            for proc in workers:
+                proc.kill()
+                proc.wait(timeout=10)
+            reconcile(ledger, settings)
+            if all(ledger.get(ref).state == "published" for ref in refs):
+                break
+    finally:
+        for proc in workers:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+        provider.shutdown()
+
+    states = {ref: ledger.get(ref).state for ref in refs}
+    assert set(states.values()) == {"published"}, (rounds, states)
+    assert kills >= 4 and rounds >= 3
+
+    # one page per order, at its original token
+    pages = sorted(p.name for p in (out_dir / "gifts").iterdir() if not p.name.startswith("."))
+    assert pages == sorted(tokens.values())
+    for ref in refs:
+        record = ledger.get(ref)
+        assert record.token == tokens[ref]
+        assert record.url == f"gifts/{record.token}/"
+        audit = ledger.audit(ref)
+        assert sum(1 for e in audit if e.get("to") == "published") == 1
+        # a worker killed between its audit line and its record leaves an aborted line, never a second
+        # committed publication
+        raw = ledger.audit(ref, include_aborted=True)
+        assert all(e.get("aborted") for e in raw if e.get("to") == "published" and e not in audit)
+        assert not ledger.envelope_path(ref).exists()  # deleted once published
+
+    # nothing corrupt: every record and every audit line parses
+    for path in ledger.orders.glob("ord_*.json"):
+        JobRecord.from_json(path.read_bytes())
+    for path in ledger.audits.glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            json.loads(line)
+
+    # the audit tells the story: failed attempts, timed-out (killed) attempts and their retries
+    reasons = [e.get("reason") for ref in refs for e in ledger.audit(ref) if e.get("to") == "retry_wait"]
+    assert "provider_5xx" in reasons
+    assert "lease_expired" in reasons
+    assert sum(1 for ref in refs for e in ledger.audit(ref) if e.get("from") == "retry_wait") >= len(reasons) - 1
+    assert provider.failures > 0
+    assert time.monotonic() - started < 60
