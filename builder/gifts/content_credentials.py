@@ -83,7 +83,8 @@ def sign_media(data: bytes, mime: str, settings: C2paSettings, *, title: str,
             builder.sign(signer, mime, io.BytesIO(data), out)
     except c2pa.C2paError as error:
         # c2pa's messages describe the file and certificates, never our text; keep only the error's kind
-        raise MediaError(f"content credentials could not be signed for {title} ({type(error).__name__})") from None
+        kind = type(error).__name__.removeprefix("_").removeprefix("C2pa") or "error"
+        raise MediaError(f"content credentials could not be signed for {title} ({kind})") from None
     return out.getvalue()
 
 
