@@ -1,7 +1,7 @@
 """The gift pipeline: a validated order becomes a published, guarded, disclosure-stamped gift page.
 
 minimise → providers (each timed) → guard each output, regenerating with a new seed a bounded number of
-times → media → page → guard every published byte and file name → publish atomically. A violation that
+times → media → page → stage, guard every published byte and file name as staged, swap into place. A violation that
 survives the regenerations raises `GuardViolation` and nothing is written: the caller holds the order.
 """
 
@@ -21,6 +21,7 @@ from builder.gifts.contracts import AudioClip, Brief, CoverArt, GiftPage, Lyrics
 from builder.gifts.media import prepare_media
 from builder.gifts.order import Order
 from builder.gifts.providers.base import PredictionCallback, Providers
+from builder.gifts.publisher import LocalPublisher
 
 log = logging.getLogger("giftboard.gifts.pipeline")
 T = TypeVar("T")
@@ -108,8 +109,7 @@ def produce_gift(
     cover = run.guarded("cover", providers.cover.kind, brief, max_regenerations, draw,
                         lambda result: guard.check_bytes(order, result.png, "cover art"))
     files = _render(order, token, lyrics, audio, cover, providers, generated_at, c2pa)
-    guard.check_files(order, files)  # every byte and name, before anything is moved into place
-    return _publish(out_dir, token, files, run.timings)
+    return _publish(order, out_dir, token, files, run.timings)
 
 
 def _check_lyrics(order: Order, lyrics: Lyrics) -> None:
@@ -145,8 +145,12 @@ def _render(order: Order, token: str, lyrics: Lyrics, audio: AudioClip, cover: C
     return files
 
 
-def _publish(out_dir: Path, token: str, files: dict[str, bytes], timings: list[ProviderTiming]) -> PublishedGift:
-    from builder.gifts.publisher import LocalPublisher
+def _publish(order: Order, out_dir: Path, token: str, files: dict[str, bytes], timings: list[ProviderTiming]
+             ) -> PublishedGift:
+    """Stage, guard every file name and every byte as staged on disk, and only then swap the folder in."""
 
-    LocalPublisher(out_dir).publish(token, files)
-    return PublishedGift(token=token, url_path=f"gifts/{token}/", files=sorted(files), timings=timings)
+    def scan(name: str, data: bytes) -> None:
+        guard.check_files(order, {name: data})
+
+    published = LocalPublisher(out_dir).publish(token, files, scan=scan)
+    return PublishedGift(token=published.token, url_path=published.url_path, files=published.files, timings=timings)

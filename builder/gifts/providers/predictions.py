@@ -26,12 +26,11 @@ KIND = "predictions"
 TERMINAL = ("succeeded", "failed", "canceled")
 MAX_AUDIO_BYTES = 50 * 1024 * 1024
 _ID = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
-_FORMATS = (  # magic → (mime, extension)
+_FORMATS = (  # magic → (mime, extension): the formats media can tag with a disclosure
     (b"RIFF", "audio/wav", "wav"),
     (b"ID3", "audio/mpeg", "mp3"),
     (b"\xff\xfb", "audio/mpeg", "mp3"),
     (b"\xff\xf3", "audio/mpeg", "mp3"),
-    (b"OggS", "audio/ogg", "ogg"),
     (b"fLaC", "audio/flac", "flac"),
 )
 
@@ -153,7 +152,7 @@ def _audio_format(data: bytes) -> tuple[str, str]:
     for magic, mime, extension in _FORMATS:
         if data.startswith(magic) and (magic != b"RIFF" or data[8:12] == b"WAVE"):
             return mime, extension
-    raise permanent("audio", "malformed", "output is not audio")
+    raise permanent("audio", "malformed", "output is not WAV, MP3 or FLAC audio")
 
 
 def _duration(data: bytes, extension: str) -> float:

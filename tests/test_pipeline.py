@@ -1,0 +1,254 @@
+"""The gift pipeline end to end: an order becomes a published gift, or is held with nothing published."""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from faker import Faker
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from PIL import Image, PngImagePlugin
+
+from builder.errors import GuardViolation, ProviderError
+from builder.gifts.content_credentials import C2paSettings
+from builder.gifts.contracts import Brief, CoverArt, Lyrics
+from builder.gifts.order import Order, parse_order, private_names, private_values
+from builder.gifts.pipeline import produce_gift
+from builder.gifts.providers import (
+    ChatLyricsProvider,
+    OfflineAudio,
+    OfflineCover,
+    OfflineLyrics,
+    PredictionsAudioProvider,
+    Providers,
+    select_providers,
+)
+from builder.gifts.providers.http import Timeouts
+from tests.fakes.chat_api import ChatCompletionsFake, ChatConfig
+from tests.fakes.predictions_api import PredictionsConfig, PredictionsFake
+from tests.gift_orders import order_dict, sample_order
+
+WHEN = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+NO_C2PA = C2paSettings.off("not signed in tests")
+OFFLINE = select_providers({})
+LOCALES = ("en_US", "de_DE", "fr_FR", "ja_JP", "pt_BR", "en_GB", "es_ES")
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _published(out: Path) -> list[Path]:
+    return sorted(path for path in out.rglob("*") if path.is_file())
+
+
+def _chat_providers(fake: ChatCompletionsFake) -> Providers:
+    lyrics = ChatLyricsProvider(base_url=fake.url, api_key="sk-x", timeouts=Timeouts(connect_s=1, total_s=5))
+    return Providers(lyrics=lyrics, audio=OfflineAudio(), cover=OfflineCover())
+
+
+# --- publishing -------------------------------------------------------------------------------------------
+
+
+def test_an_offline_order_becomes_a_published_gift_page(tmp_path: Path) -> None:
+    token = _token()
+    gift = produce_gift(sample_order(), token, out_dir=tmp_path, providers=OFFLINE, generated_at=WHEN, c2pa=NO_C2PA)
+    folder = tmp_path / "gifts" / token
+    assert gift.url_path == f"gifts/{token}/"
+    assert (folder / "index.html").is_file()
+    assert sorted(path.name for path in folder.iterdir()) == sorted(gift.files)
+    page = (folder / "index.html").read_text()
+    assert "Maya" in page and "Happy birthday, Maya!" in page
+    assert [t.stage for t in gift.timings] == ["lyrics", "audio", "cover"]
+    assert {t.outcome for t in gift.timings} == {"ok"}
+    _assert_no_private_value(sample_order(), tmp_path)
+
+
+def test_publishing_the_same_token_again_keeps_one_page(tmp_path: Path) -> None:
+    token = _token()
+    for _ in range(2):
+        produce_gift(sample_order(), token, out_dir=tmp_path, providers=OFFLINE, generated_at=WHEN, c2pa=NO_C2PA)
+    assert [p.name for p in (tmp_path / "gifts").iterdir()] == [token]
+
+
+# --- holding ----------------------------------------------------------------------------------------------
+
+
+def test_an_echoing_lyrics_api_gets_the_order_held_and_nothing_published(tmp_path: Path) -> None:
+    order = sample_order()
+    echo = ["Maya Example", "maya.ex@mailbox.org", "+44 20 7946 0958", "Example", order.story.get_secret_value()]
+    with ChatCompletionsFake(ChatConfig(mode="echo", echo_values=echo)) as fake:
+        with pytest.raises(GuardViolation) as caught:
+            produce_gift(order, _token(), out_dir=tmp_path, providers=_chat_providers(fake), generated_at=WHEN,
+                         max_regenerations=2, c2pa=NO_C2PA)
+    assert caught.value.category in ("private_value", "story_copy", "pii_email", "pii_phone")
+    assert len(fake.requests) == 3  # the first try and two regenerations, then held
+    assert len({body["seed"] for body in fake.requests}) == 3  # each regeneration has a new seed
+    assert _published(tmp_path) == []
+    prompts = "\n".join(fake.prompts)
+    for minimised in ("Example", "Jonathan", "jon@example.org", "maya.ex@mailbox.org", "mailbox", "7946", "0958",
+                      "Baker Street", "NW1", "4111", "pay_3PqR8xK2"):
+        assert minimised.casefold() not in prompts.casefold()
+
+
+def test_audio_whose_metadata_echoes_private_values_is_held(tmp_path: Path) -> None:
+    config = PredictionsConfig(polls_to_finish=1, echo_values=["Jonathan Example"])
+    with PredictionsFake(config) as fake:
+        audio = PredictionsAudioProvider(base_url=fake.url, timeouts=Timeouts(1, 5), poll_interval_s=0.01)
+        providers = Providers(lyrics=OfflineLyrics(), audio=audio, cover=OfflineCover())
+        with pytest.raises(GuardViolation, match="private_value"):
+            produce_gift(sample_order(), _token(), out_dir=tmp_path, providers=providers, generated_at=WHEN,
+                         max_regenerations=1, c2pa=NO_C2PA)
+    assert fake.created == 2
+    assert _published(tmp_path) == []
+
+
+class _LeakyCover:
+    """A cover provider that hides the recipient's surname in compressed PNG text: a metadata leak."""
+
+    kind = "leaky"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def draw(self, brief: Brief, lyrics: Lyrics) -> CoverArt:
+        self.calls += 1
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("Description", "portrait of MAYA   exámple", zip=True)
+        buffer = io.BytesIO()
+        Image.new("RGB", (64, 64), (90, 60, 120)).save(buffer, format="PNG", pnginfo=info)
+        return CoverArt(png=buffer.getvalue(), provider=self.kind)
+
+
+def test_a_leak_in_image_metadata_is_caught_before_anything_is_written(tmp_path: Path) -> None:
+    cover = _LeakyCover()
+    providers = Providers(lyrics=OfflineLyrics(), audio=OfflineAudio(), cover=cover)
+    with pytest.raises(GuardViolation, match="private_value"):
+        produce_gift(sample_order(), _token(), out_dir=tmp_path, providers=providers, generated_at=WHEN,
+                     max_regenerations=2, c2pa=NO_C2PA)
+    assert cover.calls == 3
+    assert _published(tmp_path) == []
+
+
+def test_a_public_message_holding_an_email_is_held_before_any_provider_is_called(tmp_path: Path) -> None:
+    order = sample_order(public_message="Write back to jon.other@mail.test!")
+    with ChatCompletionsFake() as fake:
+        with pytest.raises(GuardViolation, match="pii_email"):
+            produce_gift(order, _token(), out_dir=tmp_path, providers=_chat_providers(fake), generated_at=WHEN,
+                         c2pa=NO_C2PA)
+    assert fake.requests == []
+    assert _published(tmp_path) == []
+
+
+def test_a_provider_failure_publishes_nothing_and_says_whether_to_retry(tmp_path: Path) -> None:
+    from collections import deque
+
+    with ChatCompletionsFake(ChatConfig(statuses=deque([503]), retry_after="3")) as fake:
+        with pytest.raises(ProviderError) as caught:
+            produce_gift(sample_order(), _token(), out_dir=tmp_path, providers=_chat_providers(fake),
+                         generated_at=WHEN, c2pa=NO_C2PA)
+    assert (caught.value.retryable, caught.value.category, caught.value.retry_after) == (True, "http_5xx", 3.0)
+    assert _published(tmp_path) == []
+
+
+def test_a_retry_reuses_the_recorded_remote_audio_job(tmp_path: Path) -> None:
+    recorded: list[str] = []
+    with PredictionsFake(PredictionsConfig(polls_to_finish=1000)) as fake:
+        slow = PredictionsAudioProvider(base_url=fake.url, timeouts=Timeouts(1, 0.3), poll_interval_s=0.01)
+        providers = Providers(lyrics=OfflineLyrics(), audio=slow, cover=OfflineCover())
+        with pytest.raises(ProviderError, match="timeout"):
+            produce_gift(sample_order(), _token(), out_dir=tmp_path, providers=providers, generated_at=WHEN,
+                         on_prediction_created=recorded.append, c2pa=NO_C2PA)
+        fake.config.polls_to_finish = 0
+        audio = PredictionsAudioProvider(base_url=fake.url, timeouts=Timeouts(1, 5), poll_interval_s=0.01)
+        providers = Providers(lyrics=OfflineLyrics(), audio=audio, cover=OfflineCover())
+        gift = produce_gift(sample_order(), _token(), out_dir=tmp_path, providers=providers, generated_at=WHEN,
+                            known_prediction_id=recorded[0], on_prediction_created=recorded.append, c2pa=NO_C2PA)
+    assert fake.created == 1 and len(recorded) == 1
+    assert gift.timings[1].provider == "predictions"
+
+
+# --- the privacy property ---------------------------------------------------------------------------------
+
+
+def _faker_order(locale: str, seed: int) -> Order:
+    fake = Faker(locale)
+    fake.seed_instance(seed)
+    first, last = fake.first_name(), fake.last_name()
+    buyer_first, buyer_last = fake.first_name(), fake.last_name()
+    story = " ".join([
+        f"{first} {last} lives at {fake.address()}.",
+        f"Call {fake.phone_number()} or write to {fake.email()}.",
+        fake.paragraph(nb_sentences=5),
+        f"{buyer_first} {buyer_last} and {first} met in {fake.city()}.",
+    ])
+    raw = order_dict(
+        idempotency_key=f"pay_{fake.pystr(min_chars=8, max_chars=16)}",
+        buyer={"name": f"{buyer_first} {buyer_last}", "email": fake.email()},
+        recipient={"display_name": first, "full_name": f"{first} {last}"},
+        from_display_name=buyer_first,
+        story=story[:4000],
+        public_message=f"{fake.sentence(nb_words=6)} {first}!"[:500],
+    )
+    return parse_order(raw)
+
+
+def _metadata_texts(path: Path, data: bytes) -> list[str]:
+    """Image metadata (Pillow's info and EXIF) and audio tags (mutagen), read the way other tools would."""
+    texts: list[str] = []
+    if path.suffix in (".png", ".jpg", ".webp"):
+        with Image.open(io.BytesIO(data)) as image:
+            texts += [v.decode("utf-8", "ignore") if isinstance(v, bytes) else str(v) for v in image.info.values()]
+            texts += [str(v) for v in image.getexif().values()]
+    if path.suffix in (".wav", ".mp3", ".flac"):
+        import mutagen
+
+        found = mutagen.File(io.BytesIO(data))
+        if found is not None and found.tags is not None:
+            texts += [str(v) for v in found.tags.values()] if hasattr(found.tags, "values") else [str(found.tags)]
+    return texts
+
+
+def _assert_no_private_value(order: Order, out: Path) -> None:
+    values = [v.casefold() for v in private_values(order)]
+    names = [n.casefold() for n in private_names(order) if len(n) >= 4]
+    for path in _published(out):
+        data = path.read_bytes()
+        decodings = [data.decode("utf-8", "ignore"), data.decode("latin-1"), data.decode("utf-16-le", "ignore"),
+                     data.decode("utf-16-be", "ignore"), data[1:].decode("utf-16-le", "ignore")]
+        texts = [d.casefold() for d in decodings]
+        texts.append(html.unescape(decodings[0]).casefold())
+        meta = [t.casefold() for t in _metadata_texts(path, data)]
+        for value in values:
+            assert not any(value in text for text in texts + meta), f"a private value is in {path.name}"
+        readable = meta + ([texts[-1]] if path.suffix in (".html", ".json", ".svg") else [])
+        for name in names:
+            pattern = re.compile(rf"(?<!\w){re.escape(name)}(?!\w)")
+            assert not any(pattern.search(text) for text in readable), f"a private name is in {path.name}"
+        assert not any(n in path.name.casefold() for n in names + values)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(locale=st.sampled_from(LOCALES), seed=st.integers(min_value=0, max_value=2**32 - 1))
+@example(locale="en_US", seed=1)
+@example(locale="de_DE", seed=2)
+@example(locale="fr_FR", seed=3)
+@example(locale="ja_JP", seed=4)
+@example(locale="pt_BR", seed=5)
+def test_no_private_value_reaches_any_published_file(tmp_path_factory: pytest.TempPathFactory, locale: str,
+                                                     seed: int) -> None:
+    order = _faker_order(locale, seed)
+    out = tmp_path_factory.mktemp("site")
+    try:
+        produce_gift(order, _token(), out_dir=out, providers=OFFLINE, generated_at=WHEN, c2pa=NO_C2PA)
+    except GuardViolation:
+        assert _published(out) == []  # held (say, a surname that is also a lyric word): nothing published
+        return
+    assert _published(out)
+    _assert_no_private_value(order, out)
