@@ -239,3 +239,8 @@ def test_a_sync_the_remaining_quota_cannot_cover_stops_after_the_first_request(
     err = capsys.readouterr().err
     assert "GitHub rate limit: 3 requests left until 11:06 UTC, and this sync needs 9" in err
     assert fake.requests() == [("GET", "/rate_limit")]
+
+
+def test_a_sync_reuses_one_connection(fake: FakeGitHub, seed_content: Path, tmp_path: Path) -> None:
+    assert sync(seed_content, tmp_path / "snap.json") == 0
+    assert len({entry.peer for entry in fake.log}) == 1

@@ -99,3 +99,6 @@ def install_guard() -> None:
     PyGithub's public hook is process-wide; that is what we want: no Requester can be built around it.
     """
     Requester.injectConnectionClasses(ReadOnlyHTTPConnection, ReadOnlyHTTPSConnection)
+    # that hook was made for replaying recorded tests and also turns off keep-alive; keep one connection per
+    # Requester as PyGithub normally does (a private flag, stable across PyGithub 2.x, checked by a test)
+    setattr(Requester, "_Requester__persist", True)  # noqa: B010

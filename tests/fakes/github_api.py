@@ -25,6 +25,7 @@ class Logged:
     method: str
     path: str
     query: str
+    peer: int = 0  # the client's port: one value per TCP connection
 
 
 @dataclass
@@ -167,9 +168,9 @@ class FakeGitHub:
                     return fault
         return None
 
-    def record(self, method: str, path: str, query: str) -> None:
+    def record(self, method: str, path: str, query: str, peer: int = 0) -> None:
         with self._lock:
-            self.log.append(Logged(method, path, query))
+            self.log.append(Logged(method, path, query, peer))
 
     def requests(self, method: str | None = None) -> list[tuple[str, str]]:
         return [(entry.method, entry.path) for entry in self.log if method is None or entry.method == method]
@@ -364,7 +365,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
-        self.api.record(method, path, parts.query)
+        self.api.record(method, path, parts.query, self.client_address[1])
         if self.api.token and self.headers.get("Authorization", "") not in (
             f"token {self.api.token}", f"Bearer {self.api.token}"
         ):
