@@ -19,7 +19,7 @@ from builder.github.evidence import EvidenceView, summarise
 from builder.github.pages import generated_pages
 from builder.github.refs import refs_plugin
 from builder.github.snapshot import Snapshot, dumps
-from builder.github.source import Say, _stderr, resolve_snapshot
+from builder.github.source import Say, resolve_snapshot, say_on_stderr
 from builder.markup import Plugin
 
 
@@ -30,7 +30,7 @@ class GitHubLayer:
     _views: dict[str, EvidenceView | None] = field(default_factory=dict)
 
     @classmethod
-    def resolve(cls, content_root: Path, *, offline: bool, cache_dir: Path, say: Say = _stderr) -> GitHubLayer:
+    def resolve(cls, content_root: Path, *, offline: bool, cache_dir: Path, say: Say = say_on_stderr) -> GitHubLayer:
         snapshot = resolve_snapshot(content_root, offline=offline, cache_dir=cache_dir, say=say)
         return cls(snapshot=snapshot, pages=generated_pages(snapshot))
 

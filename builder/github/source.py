@@ -23,7 +23,7 @@ from builder.github.snapshot import MAX_AGE, Snapshot, default_path, read_snapsh
 Say = Callable[[str], None]
 
 
-def _stderr(message: str) -> None:
+def say_on_stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
@@ -61,7 +61,7 @@ def _age(snapshot: Snapshot, now: datetime) -> str:
 
 
 def resolve_snapshot(content_root: Path, *, offline: bool, cache_dir: Path, now: datetime | None = None,
-                     env: Mapping[str, str] | None = None, say: Say = _stderr) -> Snapshot | None:
+                     env: Mapping[str, str] | None = None, say: Say = say_on_stderr) -> Snapshot | None:
     """The snapshot a build should use, or None (pages then show links without live state).
 
     --offline: the snapshot under `cache_dir` whatever its age (a warning when stale); SourceError when
