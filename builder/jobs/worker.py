@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder.errors import GuardViolation, JobError, OrderError, ProviderError
+from builder.errors import BuildError, GuardViolation, JobError, MediaError, OrderError, ProviderError
 from builder.gifts.contracts import PublishedGift
 from builder.jobs.envelope import Envelope
 from builder.jobs.ledger import JobRecord, Ledger
@@ -75,6 +75,10 @@ def _classify(error: BaseException) -> Outcome:
         )
     if isinstance(error, OrderError):
         return Outcome(State.FAILED, reason="invalid_order")
+    if isinstance(error, MediaError):
+        return Outcome(State.FAILED, reason="media_rejected")  # e.g. the cover photo: a retry cannot fix it
+    if isinstance(error, BuildError):
+        return Outcome(State.FAILED, reason="render_error")
     if isinstance(error, JobError):
         return Outcome(State.FAILED, reason="envelope_unreadable")
     # an unexpected bug: retry (bounded by max attempts); its text may hold order data, so only the type
