@@ -50,6 +50,7 @@ class Tool:
     output: Path
     env: dict[str, str] | None = None
     times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
     error: str = ""
 
     def cold(self) -> Ran:
@@ -139,6 +140,7 @@ def run(progress: Progress) -> list[Table]:
                     progress.line(f"{tool.name} failed: {tool.error}")
                 else:
                     tool.times.append(ran.seconds)
+                    tool.cpu.append(ran.cpu)
         tables.append(cold_table(tools, count, words, n_runs, base, peer_note))
         tables.append(rebuild_table(progress, ours, pages, n_runs))
     tables.append(seed_table(progress, n_runs))
@@ -148,20 +150,20 @@ def run(progress: Progress) -> list[Table]:
 def cold_table(tools: list[Tool], count: int, words: int, n_runs: int, base: Path, peer_note: str) -> Table:
     table = Table(
         f"Board build: cold build of {count} generated Markdown pages (same bodies for every tool)",
-        ["tool", "version", "cold build (median)", "runs (min–max)", "pages/s", "HTML files out",
-         "Giftboard's time ÷ tool's"],
+        ["tool", "version", "cold build (median)", "runs (min–max)", "CPU time (median)", "pages/s",
+         "HTML files out", "Giftboard's time ÷ tool's"],
     )
     ours = tools[0]
     ours_median = median(ours.times) if ours.times else None
     for tool in tools:
         if not tool.times:
-            table.add(tool.name, tool.version, "failed", "—", "—", tool.html_files(), "—")
+            table.add(tool.name, tool.version, "failed", "—", "—", "—", tool.html_files(), "—")
             table.notes.append(f"{tool.name} did not build: {tool.error}")
             continue
         mid = median(tool.times)
         ratio = "—" if tool is ours or ours_median is None else f"{ours_median / mid:.2f}×"
         table.add(tool.name, tool.version, seconds(mid), f"{seconds(min(tool.times))}–{seconds(max(tool.times))}",
-                  f"{count / mid:,.0f}", tool.html_files(), ratio)
+                  seconds(median(tool.cpu)), f"{count / mid:,.0f}", tool.html_files(), ratio)
     hugo = next((t for t in tools if t.name == "Hugo" and t.times), None)
     if ours_median is not None and hugo is not None:
         hugo_median = median(hugo.times)
@@ -172,8 +174,10 @@ def cold_table(tools: list[Tool], count: int, words: int, n_runs: int, base: Pat
         table.notes.append("target: cold build at or under Hugo's time — not measured (no Hugo in this run)")
     if peer_note:
         table.notes.append(peer_note)
-    table.notes.append(f"{count} pages, {words:,} words in all; median of {n_runs} run(s), wall clock from spawn to "
-                       f"exit, output and caches removed before each run; files on {storage_of(base)}")
+    table.notes.append(f"{count} pages, {words:,} words in all; median of {n_runs} run(s) taken in turns, wall clock "
+                       f"from spawn to exit, output and caches removed before each run; files on {storage_of(base)}; "
+                       "CPU time = user + system of the process and its workers (steadier than wall clock when "
+                       "other work shares the 2 cores, but it does not credit parallelism)")
     table.notes.append("a ratio under 1.00× means Giftboard is faster. Same kind of output for all: one page per "
                        "Markdown file, index pages, a sitemap (not MkDocs) and one feed of the 50 newest entries "
                        "(Giftboard's Atom feed; Hugo's home RSS with services.rss.limit = 50 and no section feed; "

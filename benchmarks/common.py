@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -155,17 +156,21 @@ class Ran:
     returncode: int
     stdout: str
     stderr: str
+    cpu: float = 0.0  # user + system seconds of the command and every descendant it waited for
 
 
 def run_timed(command: Sequence[str | os.PathLike[str]], *, cwd: Path | None = None,
               env: dict[str, str] | None = None, timeout: float = 900) -> Ran:
-    """Run a command to completion and time it from spawn to exit (wall clock)."""
+    """Run a command to completion; wall clock from spawn to exit, and its CPU time (less sensitive to other load)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(
         [str(part) for part in command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
     elapsed = time.perf_counter() - start
-    return Ran(elapsed, done.returncode, done.stdout, done.stderr)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Ran(elapsed, done.returncode, done.stdout, done.stderr, cpu)
 
 
 def tail(text: str, lines: int = 12) -> str:
@@ -226,6 +231,7 @@ def machine_lines() -> list[str]:
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {os.cpu_count()} cores (`nproc` {len(os.sched_getaffinity(0))}), {cpu_model()}, "
         f"{memory_gib()} RAM, {platform.system()} {platform.release()}",
-        f"- Python {platform.python_version()} ({sys.executable})",
+        f"- Python {platform.python_version()} ({sys.executable}); load average before this bench "
+        f"{os.getloadavg()[0]:.2f} (other work on the machine skews the figures)",
         f"- files: built on {storage_of(scratch_base)} at {scratch_base}; repository disk {storage_of(REPO_ROOT)}",
     ]

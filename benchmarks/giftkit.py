@@ -21,15 +21,20 @@ GENRES = ("pop", "folk", "rock", "jazz", "acoustic", "country", "lullaby", "hip-
 MOODS = ("warm", "joyful", "tender", "nostalgic", "playful", "epic")
 TEMPOS = ("slow", "medium", "fast")
 NAMES = ("Maya", "Ines", "Tom", "Aiko", "Olu", "Grace", "Luca", "Noor")
+SURNAMES = ("Abernathy", "Okonkwo", "Lindqvist", "Marchetti", "Takahashi", "Delacroix", "Brennan", "Szabo")
 
 
 def sample_order(index: int, *, prefix: str = "bench", cover_photo: bytes | None = None) -> dict[str, Any]:
     """A valid order (DESIGN §5) with made-up private fields; deterministic per index except the key prefix."""
     name = NAMES[index % len(NAMES)]
+    surname = SURNAMES[(index // len(NAMES)) % len(SURNAMES)]
+    buyer = SURNAMES[(index + 3) % len(SURNAMES)]
+    # no digits in private names: the guard treats every word of a private name as a needle, and a "10" would
+    # match dates and sizes on the page (reported to the team; not what this bench measures)
     order: dict[str, Any] = {
         "idempotency_key": f"{prefix}_{index:05d}",
-        "buyer": {"name": f"Buyer Example {index}", "email": f"buyer{index}@example.org"},
-        "recipient": {"display_name": name, "full_name": f"{name} Example-{index}"},
+        "buyer": {"name": f"Robin {buyer}", "email": f"buyer{index}@example.org"},
+        "recipient": {"display_name": name, "full_name": f"{name} {surname}"},
         "from_display_name": "Sam",
         "occasion": OCCASIONS[index % len(OCCASIONS)],
         "style": {"genre": GENRES[index % len(GENRES)], "mood": MOODS[index % len(MOODS)],
