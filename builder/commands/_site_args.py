@@ -18,8 +18,9 @@ def add_site_arguments(parser: argparse.ArgumentParser, *, output: bool = True) 
     parser.add_argument("--strict", action="store_true", help="treat warnings and evidence contradictions as errors")
     parser.add_argument("--offline", action="store_true", help="never touch the network; use the GitHub snapshot")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache"), help="snapshot and manifest folder")
-    parser.add_argument("--base-url", default=os.environ.get("GIFTBOARD_BASE_URL") or None,
-                        help="absolute URL the site is published at (default: site.yaml, $GIFTBOARD_BASE_URL)")
+    parser.add_argument("--base-url", default=None,
+                        help="absolute URL the site is published at (default: site.yaml's base_url, "
+                             "else $GIFTBOARD_BASE_URL)")
     parser.add_argument("--ledger", type=Path, default=Path(".data/ledger"),
                         help="gift ledger the ops page reports on (default: .data/ledger)")
     parser.add_argument("--jobs", type=int, default=None, help="render processes (default: one per core)")
@@ -35,6 +36,7 @@ def options_from(args: argparse.Namespace, *, incremental: bool = True) -> Build
         offline=args.offline,
         cache_dir=args.cache_dir,
         base_url=args.base_url,
+        fallback_base_url=os.environ.get("GIFTBOARD_BASE_URL") or None,
         ledger=args.ledger,
         incremental=incremental and not getattr(args, "no_cache", False),
         **extra,

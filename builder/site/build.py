@@ -39,7 +39,8 @@ class BuildOptions:
     cache_dir: Path = Path(".cache")
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     incremental: bool = True
-    base_url: str | None = None  # overrides site.yaml's base_url (e.g. the Pages URL in CI)
+    base_url: str | None = None  # overrides site.yaml's base_url
+    fallback_base_url: str | None = None  # used when site.yaml has none (CI derives the Pages URL)
     ledger: Path | None = None  # the gift ledger the ops page reports on
 
     @property
@@ -100,7 +101,7 @@ class Site:
     # -- load ----------------------------------------------------------------------------------
     def quick_key(self) -> str:
         options = self.options
-        extra = f"{__version__}|{options.strict}|{options.offline}|{options.templates.resolve()}|{options.base_url}"
+        extra = f"{__version__}|{options.strict}|{options.offline}|{options.templates.resolve()}|{options.base_url}|{options.fallback_base_url}"
         extra += f"|{snapshot_state(options.cache_dir)}"
         roots = [options.content.resolve(), options.templates.resolve()]
         if options.ledger is not None:  # the ops page is only as fresh as the ledger it reads
@@ -114,9 +115,9 @@ class Site:
         self.github_key = github.key
         self.content = load_content(self.options.content, generated=github.pages)
         self.warnings = github.contradictions(self.content)
-        if self.options.base_url:
-            base = self.options.base_url.rstrip("/") + "/"
-            self.content.config = self.content.config.model_copy(update={"base_url": base})
+        base = self.options.base_url or self.content.config.base_url or self.options.fallback_base_url
+        if base:
+            self.content.config = self.content.config.model_copy(update={"base_url": base.rstrip("/") + "/"})
         env = make_environment(self.options.templates)
         self.renderer = SiteRenderer(self.content, env, Markdown(github.plugins), evidence=github.evidence,
                                      extra_urls=[OPS_URL])
