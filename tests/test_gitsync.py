@@ -117,3 +117,42 @@ def test_git_errors_never_show_credentials(tmp_path: Path) -> None:
     with pytest.raises(Exception) as error:
         sync.pull()
     assert "s3cr3t-token" not in str(error.value)
+
+
+def test_production_flow_over_git_ledger_and_gifts_repo(tmp_path: Path) -> None:
+    """submit on one machine, `gift work --ref` on an Actions-like runner, status and takedown elsewhere."""
+    pytest.importorskip("builder.gifts.pipeline")
+    from cryptography.fernet import Fernet
+
+    from tests.test_gift_cli import PRIVATE, gift, valid_order, write
+
+    ledger_remote, gifts_remote = bare(tmp_path, "ledger.git"), bare(tmp_path, "gifts.git")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("GIFT_")}
+    env.update({"GIFT_ENVELOPE_KEY": Fernet.generate_key().decode(), "GIFT_LEDGER_REMOTE": ledger_remote,
+                "GIFT_GIFTS_REMOTE": gifts_remote, "GITHUB_RUN_ID": "77"})
+    ref = gift(env, tmp_path / "intake-copy", "submit", str(write(tmp_path, valid_order()))).stdout.split()[-1]
+
+    runner = tmp_path / "runner"
+    worked = gift(env, runner / "ledger", "work", "--ref", ref, "--until-idle", "--out", str(runner / "gifts"))
+    assert worked.returncode == 0, worked.stderr
+    finished = gift(env, runner / "ledger", "finish", ref)
+    assert "| published | 1 |" in finished.stdout
+
+    status = json.loads(gift(env, tmp_path / "support-copy", "status", ref, "--json").stdout)
+    assert status["state"] == "published"
+    gifts = remote_files(gifts_remote, "main", tmp_path)
+    page = gifts / status["url"] / "index.html"
+    assert "Maya" in page.read_text()
+    ledger_branch = remote_files(ledger_remote, "ledger", tmp_path)
+    assert not (ledger_branch / "locks").exists()
+    assert not (ledger_branch / "envelopes" / f"{ref}.bin").exists()  # deleted once published
+    for path in ledger_branch.rglob("*"):
+        if path.is_file() and ".git" not in path.parts:
+            for secret in PRIVATE:
+                assert secret.encode() not in path.read_bytes()
+
+    taken = gift(env, tmp_path / "support-copy", "takedown", ref, "--out", str(tmp_path / "support-gifts"))
+    assert taken.returncode == 0, taken.stderr
+    gifts = remote_files(gifts_remote, "main", tmp_path)
+    assert "removed" in (gifts / status["url"] / "index.html").read_text().lower()
+    assert sorted(p.name for p in (gifts / status["url"]).iterdir()) == ["index.html"]
