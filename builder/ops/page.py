@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 from builder.jobs.ledger import Ledger
-from builder.ops.charts import bar_chart, meter
+from builder.ops.charts import bar_chart, labelled_bars, meter
 from builder.ops.metrics import OpsSummary, summarise_ledger
 from builder.site.render import Rendered, output_path
 
@@ -36,7 +36,7 @@ def ops_outputs(site: Site) -> list[Rendered]:
     summary = summarise_ledger(Ledger(ledger_dir)) if has_ledger and ledger_dir else OpsSummary(time.time())
     timing = dict(site.previous_timing)
     pages = int(timing.pop("pages", 0))
-    state_series = [(state, float(count)) for state, count in summary.by_state.items()]
+    state_series = [(state.replace("_", " "), float(count)) for state, count in summary.by_state.items()]
     hourly = [(label[11:16], float(count)) for label, count in summary.published_per_hour]
     data = site.renderer.render_template(
         "ops.html",
@@ -47,7 +47,7 @@ def ops_outputs(site: Site) -> list[Rendered]:
         timing=timing,
         pages=pages,
         duration=duration,
-        state_chart=bar_chart(state_series, title="Orders by state"),
+        state_chart=labelled_bars(state_series, title="Orders by state"),
         hourly_chart=bar_chart(hourly, title="Gifts published per hour, last 24 hours"),
         meter=meter,
         generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(summary.generated_at)) if has_ledger else "",
