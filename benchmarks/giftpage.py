@@ -46,6 +46,7 @@ PROFILES = (
 STYLESHEET = re.compile(r"<link\b[^>]*\brel=\"?stylesheet\"?[^>]*>", re.IGNORECASE)
 HREF = re.compile(r"\bhref=\"([^\"]+)\"")
 SCRIPT = re.compile(r"<script\b([^>]*)>", re.IGNORECASE)
+IMG = re.compile(r"<img\b([^>]*)>", re.IGNORECASE)
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
@@ -72,6 +73,8 @@ class FirstView:
     css: int
     gzip: int
     scripts: int  # executable <script> elements (JSON-LD does not count)
+    images: int
+    unsized: int  # <img> without both width and height (layout shift)
 
     @property
     def raw(self) -> int:
@@ -91,8 +94,10 @@ def first_view(site: Path, url_path: str) -> FirstView:
             if target.is_file():
                 css += target.read_bytes()
     scripts = sum(1 for attrs in SCRIPT.findall(html) if "application/ld+json" not in attrs)
-    return FirstView(len(html_bytes), len(css), len(gzip.compress(html_bytes, 9)) + (len(gzip.compress(css, 9))
-                                                                                        if css else 0), scripts)
+    images = IMG.findall(html)
+    unsized = sum(1 for attrs in images if not (re.search(r"\bwidth=", attrs) and re.search(r"\bheight=", attrs)))
+    packed = len(gzip.compress(html_bytes, 9)) + (len(gzip.compress(css, 9)) if css else 0)
+    return FirstView(len(html_bytes), len(css), packed, scripts, len(images), unsized)
 
 
 def folder_bytes(folder: Path) -> int:
@@ -202,7 +207,8 @@ def run(progress: Progress) -> list[Table]:
         if not subjects:
             raise NotAvailable("; ".join(notes) or "nothing to load")
         sizes = Table("Gift page: bytes", ["page", "first view HTML+CSS (raw)", "first view gzip'd",
-                                           "14 KB target (gzip'd)", "scripts", "total with media"])
+                                           "14 KB target (gzip'd)", "scripts", "<img> without width+height",
+                                           "total with media"])
         loads = Table("Gift page: load in headless Chromium under network emulation",
                       ["page", "network", "first paint", "first contentful paint", "DOMContentLoaded",
                        "load event", "requests", "bytes on the wire"])
@@ -211,7 +217,13 @@ def run(progress: Progress) -> list[Table]:
                 view = first_view(site, subject.url_path)
                 total = kib(folder_bytes(subject.folder)) if subject.folder else "—"
                 sizes.add(subject.label, f"{kib(view.raw)} ({kib(view.html)} + {kib(view.css)} CSS)", kib(view.gzip),
-                          "met" if view.gzip <= FIRST_VIEW_TARGET else "MISSED", view.scripts, total)
+                          "met" if view.gzip <= FIRST_VIEW_TARGET else "MISSED", view.scripts,
+                          f"{view.unsized} of {view.images}", total)
+                if subject.folder:
+                    files = sorted((p for p in subject.folder.rglob("*") if p.is_file()),
+                                   key=lambda p: -p.stat().st_size)
+                    sizes.notes.append(f"{subject.label} files: " + ", ".join(
+                        f"{p.relative_to(subject.folder)} {kib(p.stat().st_size)}" for p in files))
                 with progress.step(f"loading the {subject.label} in Chromium ({len(profiles)} network profile(s))"):
                     metrics = load_metrics(f"{origin}/{subject.url_path}", profiles)
                 for profile in profiles:
