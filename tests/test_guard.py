@@ -202,3 +202,29 @@ def test_file_names_are_checked() -> None:
     with pytest.raises(GuardViolation, match="private_value"):
         check_files(ORDER, {"maya-example.png": b"x"})
     check_files(ORDER, {"cover.webp": b"x", "index.html": b"<p>A song for Maya</p>"})
+
+
+def _jpeg(**save: object) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 120, 40)).save(buffer, format="JPEG", **save)
+    return buffer.getvalue()
+
+
+def test_jpeg_comment_xmp_and_bytes_after_the_image_are_searched() -> None:
+    assert _bytes_category(_jpeg()) == ""
+    assert _bytes_category(_jpeg(comment="Zoë for Jonathan Exämple".encode())) == "private_value"
+    xmp = '<x:xmpmeta><dc:creator>JONATHAN  EXAMPLE</dc:creator></x:xmpmeta>'.encode("utf-16-le")
+    assert _bytes_category(_jpeg(xmp=xmp)) == "private_value"
+    assert _bytes_category(_jpeg() + "jon@example.org".encode("utf-16-be")) == "private_value"
+
+
+def test_webp_xmp_chunk_is_searched() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(buffer, format="WEBP", xmp=b"<dc:title>maya example</dc:title>")
+    assert _bytes_category(buffer.getvalue()) == "private_value"
+
+
+def test_plain_text_inside_audio_samples_is_still_found() -> None:
+    samples = bytes(4000) + b"pay_3PqR8xK2" + bytes(4000)
+    riff = b"RIFF" + struct.pack("<I", 4 + 8 + len(samples)) + b"WAVE" + b"data" + struct.pack("<I", len(samples))
+    assert _bytes_category(riff + samples) == "private_value"

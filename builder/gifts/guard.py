@@ -16,13 +16,12 @@ import hashlib
 import hmac
 import html
 import re
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from builder.errors import GuardViolation
-from builder.gifts import pii
+from builder.gifts import containers, pii
 from builder.gifts.contracts import Brief, Style
 from builder.gifts.normalise import digits, fold, fold_with_map, squash
 from builder.gifts.order import Order, private_names, private_values
@@ -153,8 +152,9 @@ def check_text(order: Order, text: str, where: str) -> None:
 
 def check_bytes(order: Order, data: bytes, where: str) -> None:
     """Raise GuardViolation if any decoding of a file's bytes holds a private value or a story copy.
-    Text files are also checked HTML- and JSON-unescaped; binary files through every text run found in them
-    (ASCII, Latin-1, UTF-8, UTF-16 either way) and their compressed PNG text chunks."""
+    Text files are also checked HTML- and JSON-unescaped; binary files through every text run in their
+    metadata (ASCII, Latin-1, UTF-8, UTF-16 either way), ASCII/UTF-8 runs in their coded payload, and their
+    compressed text chunks inflated (see containers.py)."""
     del where
     needles = _needles(order)
     texts, binary = _texts_of(data)
@@ -188,20 +188,20 @@ def _private_hit(needles: _Needles, folded: str, *, binary: bool, story: bool = 
         return ""
     squashed = squash(folded)
     words = needles.words_binary if binary else needles.words_text
-    if words is not None and words.search(folded):
+    candidates = needles.values + needles.names
+    if words is not None and any(n in folded for n in candidates) and words.search(folded):  # `in` is a fast filter
         return "private_value"
-    for value in needles.squashed:
-        if value in squashed:
-            return "private_value"
+    if any(value in squashed for value in needles.squashed):
+        return "private_value"
     if needles.phones:
         for run in pii.PHONE_LIKE.finditer(folded):
             run_digits = digits(run.group())
             if any(phone in run_digits for phone in needles.phones):
                 return "private_value"
-    if story and needles.story_grams:
-        words = re.findall(r"\w+", folded)
+    if story and needles.story_grams and not binary:  # binary data: the shingles below catch copies
+        words_found = re.findall(r"\w+", folded)
         n = STORY_RUN_WORDS
-        if any(tuple(words[i : i + n]) in needles.story_grams for i in range(len(words) - n + 1)):
+        if any(tuple(words_found[i : i + n]) in needles.story_grams for i in range(len(words_found) - n + 1)):
             return "story_copy"
     if story and needles.story_shingles:
         shingles = needles.story_shingles
@@ -261,7 +261,6 @@ _UTF8_RUN = re.compile(
 # UTF-16 runs of Latin, Greek/Cyrillic, kana and CJK characters, in both byte orders
 _UTF16LE_RUN = re.compile(rb"(?s)(?:[\x20-\x7e]\x00|.[\x00-\x05]|.[\x30\x4e-\x9f\xac-\xd7\xff]){4,}")
 _UTF16BE_RUN = re.compile(rb"(?s)(?:\x00[\x20-\x7e]|[\x00-\x05].|[\x30\x4e-\x9f\xac-\xd7\xff].){4,}")
-_SEPARATOR = " \u2016 "  # joins runs without letting a value span two of them
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 
@@ -275,46 +274,22 @@ def _texts_of(data: bytes) -> tuple[list[str], bool]:
 
 
 def _binary_texts(data: bytes) -> list[str]:
+    """Text runs of a binary file: its metadata in every encoding, its coded payload as ASCII/UTF-8 only,
+    and its compressed text chunks inflated. Runs are joined per encoding and decoded once (run by run is
+    far slower)."""
+    parts = containers.split(data)
+    metadata = b"\n".join(parts.metadata)
     texts = [
-        _SEPARATOR.join(m.group().decode("utf-8", "replace") for m in _UTF8_RUN.finditer(data)),
-        _SEPARATOR.join(m.group().decode("latin-1") for m in _LATIN1_RUN.finditer(data)),
-        _SEPARATOR.join(_utf16(m.group(), "utf-16-le") for m in _UTF16LE_RUN.finditer(data)),
-        _SEPARATOR.join(_utf16(m.group(), "utf-16-be") for m in _UTF16BE_RUN.finditer(data)),
+        b"\n".join(_UTF8_RUN.findall(metadata)).decode("utf-8", "replace"),
+        b"\n".join(_LATIN1_RUN.findall(metadata)).decode("latin-1"),
+        b"\n\x00".join(_even(_UTF16LE_RUN.findall(metadata))).decode("utf-16-le", "replace"),
+        b"\x00\n".join(_even(_UTF16BE_RUN.findall(metadata))).decode("utf-16-be", "replace"),
+        b"\n".join(_UTF8_RUN.findall(b"\n".join(parts.payload))).decode("utf-8", "replace"),
     ]
-    for chunk in _png_text_chunks(data):
+    for chunk in parts.inflated:
         texts.extend(_texts_of(chunk)[0])
     return texts
 
 
-def _utf16(run: bytes, codec: str) -> str:
-    return run[: len(run) // 2 * 2].decode(codec, errors="replace")
-
-
-def _png_text_chunks(data: bytes) -> list[bytes]:
-    """Decompressed zTXt/iTXt payloads of a PNG: compressed text is invisible to a byte search."""
-    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return []
-    found: list[bytes] = []
-    offset = 8
-    while offset + 8 <= len(data):
-        length = int.from_bytes(data[offset : offset + 4], "big")
-        kind = data[offset + 4 : offset + 8]
-        body = data[offset + 8 : offset + 8 + length]
-        offset += 12 + length
-        if kind == b"zTXt" and b"\x00" in body:
-            found.append(_inflate(body.split(b"\x00", 1)[1][1:]))
-        elif kind == b"iTXt" and b"\x00" in body:
-            keyword_end = body.index(b"\x00")
-            compressed = body[keyword_end + 1 : keyword_end + 2] == b"\x01"
-            rest = body[keyword_end + 3 :].split(b"\x00", 2)  # language tag, translated keyword, text
-            if compressed and len(rest) == 3:
-                found.append(_inflate(rest[2]))
-    return found
-
-
-def _inflate(payload: bytes) -> bytes:
-    try:
-        inflater = zlib.decompressobj()
-        return inflater.decompress(payload, 8 * 1024 * 1024)  # bounded: a zip bomb yields only its start
-    except zlib.error:
-        return b""
+def _even(runs: list[bytes]) -> list[bytes]:
+    return [run[: len(run) // 2 * 2] for run in runs]
