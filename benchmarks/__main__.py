@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 import time
 import traceback
@@ -52,13 +53,28 @@ def section(name: str, tables: list[Table], header: list[str]) -> str:
     return f"## {TITLES[name]}\n\n" + "\n".join(header) + "\n\n" + "\n".join(t.render() for t in tables)
 
 
-def write_results(sections: dict[str, str], results: Path) -> Path:
-    """Each bench keeps its last section in results/<name>.md; latest.md joins them in a fixed order."""
+def summary_table(rows: list[list[str]]) -> Table:
+    table = Table("Summary: the targets of DESIGN.md §9 and issue 6", ["measure", "value", "target", "verdict"])
+    for row in rows:
+        table.add(*row)
+    return table
+
+
+def write_results(sections: dict[str, str], summaries: dict[str, list[list[str]]], results: Path) -> Path:
+    """Each bench keeps its last section in results/<name>.md (+ .json for its summary rows); latest.md joins them."""
     results.mkdir(parents=True, exist_ok=True)
     for name, text in sections.items():
         (results / f"{name}.md").write_text(text, encoding="utf-8")
+        (results / f"{name}.json").write_text(json.dumps(summaries.get(name, []), ensure_ascii=False, indent=1)
+                                              + "\n", encoding="utf-8")
+    rows: list[list[str]] = []
+    for name in BENCHES:
+        path = results / f"{name}.json"
+        if path.is_file():
+            rows += json.loads(path.read_text(encoding="utf-8"))
     parts = ["# Giftboard benchmarks: latest results", "",
-             "Written by `make bench` (`python -m benchmarks`); each section says when and where it ran.", ""]
+             "Written by `make bench` (`python -m benchmarks`); each section says when and where it ran.", "",
+             summary_table(rows).render()]
     for name in BENCHES:
         path = results / f"{name}.md"
         if path.is_file():
@@ -85,16 +101,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = RESULTS_DIR
     started = time.perf_counter()
     sections: dict[str, str] = {}
+    summaries: dict[str, list[list[str]]] = {}
     for name in names:
         progress.line(f"{TITLES[name]} …")
         header = machine_lines() + (["- BENCH_QUICK=1: small corpus, one run each"] if quick() else [])
         tables = run_bench(name, progress)
         text = section(name, tables, header)
         sections[name] = text
+        summaries[name] = [row for table in tables for row in table.summary]
         print(text, flush=True)
+    print(summary_table([row for name in names for row in summaries[name]]).render(), flush=True)
     progress.line(f"all done in {time.perf_counter() - started:.0f} s")
     if results is not None:
-        latest = write_results(sections, results)
+        latest = write_results(sections, summaries, results)
         progress.line(f"wrote {latest}")
     return 0
 

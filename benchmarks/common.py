@@ -89,9 +89,13 @@ class Table:
     columns: Sequence[str]
     rows: list[Sequence[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    summary: list[list[str]] = field(default_factory=list)  # [measure, value, target, verdict] for the top table
 
     def add(self, *cells: object) -> None:
         self.rows.append([str(cell) for cell in cells])
+
+    def headline(self, measure: str, value: str, target: str, verdict: str) -> None:
+        self.summary.append([measure, value, target, verdict])
 
     def render(self) -> str:
         widths = [len(c) for c in self.columns]
