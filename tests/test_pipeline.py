@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import html
 import io
+import logging
 import re
 import secrets
+import tempfile
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,7 @@ from PIL import Image, PngImagePlugin
 from builder.errors import GuardViolation, ProviderError
 from builder.gifts.content_credentials import C2paSettings
 from builder.gifts.contracts import Brief, CoverArt, Lyrics
+from builder.gifts.dev_certificates import ensure_dev_chain
 from builder.gifts.order import Order, parse_order, private_names, private_values
 from builder.gifts.pipeline import produce_gift
 from builder.gifts.providers import (
@@ -38,6 +42,13 @@ WHEN = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 NO_C2PA = C2paSettings.off("not signed in tests")
 OFFLINE = select_providers({})
 LOCALES = ("en_US", "de_DE", "fr_FR", "ja_JP", "pt_BR", "en_GB", "es_ES")
+
+
+@cache
+def _signing() -> C2paSettings:
+    """Real C2PA signing with a development chain made once per test run (manifests are metadata too)."""
+    chain, key = ensure_dev_chain(Path(tempfile.mkdtemp(prefix="giftboard-c2pa-")))
+    return C2paSettings(enabled=True, source="development", chain_pem=chain, key_pem=key, note="test chain")
 
 
 def _token() -> str:
@@ -67,6 +78,17 @@ def test_an_offline_order_becomes_a_published_gift_page(tmp_path: Path) -> None:
     assert "Maya" in page and "Happy birthday, Maya!" in page
     assert [t.stage for t in gift.timings] == ["lyrics", "audio", "cover"]
     assert {t.outcome for t in gift.timings} == {"ok"}
+    _assert_no_private_value(sample_order(), tmp_path)
+
+
+def test_signed_media_passes_the_guard_and_carries_no_private_value(tmp_path: Path) -> None:
+    from builder.gifts.content_credentials import digital_source_types, read_manifest
+
+    token = _token()
+    produce_gift(sample_order(), token, out_dir=tmp_path, providers=OFFLINE, generated_at=WHEN, c2pa=_signing())
+    song = (tmp_path / "gifts" / token / "song.wav").read_bytes()
+    manifest = read_manifest(song, "audio/wav")
+    assert manifest is not None and digital_source_types(manifest)
     _assert_no_private_value(sample_order(), tmp_path)
 
 
@@ -241,14 +263,20 @@ def _assert_no_private_value(order: Order, out: Path) -> None:
 @example(locale="fr_FR", seed=3)
 @example(locale="ja_JP", seed=4)
 @example(locale="pt_BR", seed=5)
-def test_no_private_value_reaches_any_published_file(tmp_path_factory: pytest.TempPathFactory, locale: str,
-                                                     seed: int) -> None:
+def test_no_private_value_reaches_any_published_file_or_log(
+    tmp_path_factory: pytest.TempPathFactory, caplog: pytest.LogCaptureFixture, locale: str, seed: int
+) -> None:
     order = _faker_order(locale, seed)
     out = tmp_path_factory.mktemp("site")
+    caplog.clear()
     try:
-        produce_gift(order, _token(), out_dir=out, providers=OFFLINE, generated_at=WHEN, c2pa=NO_C2PA)
+        with caplog.at_level(logging.DEBUG):
+            produce_gift(order, _token(), out_dir=out, providers=OFFLINE, generated_at=WHEN, c2pa=_signing())
     except GuardViolation:
         assert _published(out) == []  # held (say, a surname that is also a lyric word): nothing published
         return
+    finally:
+        logged = caplog.text.casefold()
+        assert not any(value.casefold() in logged for value in private_values(order))
     assert _published(out)
     _assert_no_private_value(order, out)
