@@ -278,7 +278,8 @@ def no_change_in_process(ours: Tool, n_runs: int) -> float | None:
 
 
 def python_startup() -> float:
-    times = [run_timed([sys.executable, "-m", "builder", "--help"], env=giftboard_env()).seconds for _ in range(3)]
+    times = [run_timed([sys.executable, "-m", "builder", "--help"], env=giftboard_env()).seconds
+             for _ in range(runs(3))]
     return median(times)
 
 
@@ -304,13 +305,14 @@ def measure_incremental(progress: Progress, ours: Tool, pages: list[corpus.Sourc
     start = incremental_api()
     if start is None:
         return None
+    incremental_runs = 2 if quick() else max(n_runs, 5)
     content = ours.root / "content"
     out = ours.output
     times: list[float] = []
     stale = full = 0
-    with progress.step(f"one-file change through the incremental API ×{max(n_runs, 5)}"):
+    with progress.step(f"one-file change through the incremental API ×{incremental_runs}"):
         rebuild = start(content, out, ours.root / ".cache")
-        for attempt in range(max(n_runs, 5)):
+        for attempt in range(incremental_runs):
             page = pages[(attempt * 53 + 11) % len(pages)]
             marker = f"incremental-marker-{attempt}-{time.time_ns()}"
             source = corpus.giftboard_page_path(content, page)
