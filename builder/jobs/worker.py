@@ -154,16 +154,36 @@ class Worker:
         self.summary = WorkSummary()
         self._in_flight = 0
         self._mutex = threading.Lock()
+        self._seen: dict[str, tuple[int, int, int, JobRecord]] = {}  # ref → (inode, mtime_ns, size, record)
 
     # claiming ----------------------------------------------------------------------------------------
+    def _read(self, ref: str) -> JobRecord | None:
+        """The record, re-read only when its file changed: idle polling costs a stat per order. Only a hint:
+        `claim` re-reads under the lock. Every write renames a new file in, so the inode changes too."""
+        try:
+            stat = self.ledger.record_path(ref).stat()
+        except (OSError, JobError):
+            return None
+        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        with self._mutex:
+            cached = self._seen.get(ref)
+        if cached is not None and cached[:3] == key:
+            return cached[3]
+        try:
+            record = self.ledger.get(ref)
+        except JobError:
+            return None
+        with self._mutex:
+            self._seen[ref] = (*key, record)
+        return record
+
     def _candidates(self) -> list[str]:
         now = self.ledger.clock()
         refs = [self.only_ref] if self.only_ref else self.ledger.refs()
         due: list[tuple[float, str]] = []
         for ref in refs:
-            try:
-                record = self.ledger.get(ref)
-            except JobError:
+            record = self._read(ref)
+            if record is None:
                 continue
             if record.state in (State.QUEUED, State.RECEIVED):
                 due.append((record.queued_at or record.created_at, ref))
@@ -307,7 +327,7 @@ class Worker:
             log.warning("ledger push failed: %s", error)
 
     def run(
-        self, *, until_idle: bool, workers: int = 1, poll_s: float = 0.2, stop: threading.Event | None = None
+        self, *, until_idle: bool, workers: int = 1, poll_s: float = 0.05, stop: threading.Event | None = None
     ) -> WorkSummary:
         stop = stop or threading.Event()
 
