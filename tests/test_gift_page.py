@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from builder.errors import BuildError
 from builder.gifts.content_credentials import C2paSettings
 from builder.gifts.contracts import DIGITAL_SOURCE_TYPE, CoverArt, GiftPage, Lyrics, PublicGift, Style
 from builder.gifts.media import prepare_media
@@ -171,6 +172,15 @@ def test_og_image_is_absolute_with_a_public_base_url() -> None:
     head = head_of(html)
     assert head.meta("property", "og:image") == f"https://gifts.example.org/gifts/{page.token}/social.jpg"
     assert head.meta("property", "og:url") == f"https://gifts.example.org/gifts/{page.token}/"
+
+
+def test_public_base_url_comes_from_the_environment_and_must_be_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIFT_PUBLIC_BASE_URL", "https://owner.github.io/gifts")
+    page = make_page()
+    assert f'content="https://owner.github.io/gifts/gifts/{page.token}/social.jpg"' in render_gift_page(page)
+    monkeypatch.setenv("GIFT_PUBLIC_BASE_URL", 'javascript:alert(1)//"')
+    with pytest.raises(BuildError, match="GIFT_PUBLIC_BASE_URL"):
+        render_gift_page(page)
 
 
 def test_audio_player_waits_for_the_listener_and_media_names_are_generic() -> None:

@@ -7,6 +7,8 @@ import struct
 import wave
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from mutagen.id3 import ID3, TXXX
 from mutagen.mp3 import MP3
 from mutagen.wave import WAVE
@@ -143,6 +145,21 @@ def test_non_image_upload_is_refused_with_a_clear_error(upload: bytes, message: 
         clean_image(upload)
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_corrupted_uploads_give_a_clean_image_or_a_media_error_never_a_crash(data: st.DataObject) -> None:
+    original = bytearray(_small_jpeg())
+    for _ in range(data.draw(st.integers(1, 12))):
+        position = data.draw(st.integers(0, len(original) - 1))
+        original[position] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(2, len(original)))
+    try:
+        image = clean_image(bytes(original[:cut]))
+    except MediaError:
+        return
+    assert image.mode == "RGB" and image.info == {}
+
+
 def test_truncated_jpeg_is_refused_as_damaged() -> None:
     with pytest.raises(MediaError, match="damaged"):
         clean_image(dirty_jpeg()[:2000])
@@ -229,6 +246,15 @@ def test_audio_that_cannot_carry_a_disclosure_is_refused() -> None:
         tag_audio(b"OggS" + b"\0" * 100, "ogg")
     with pytest.raises(MediaError, match="not a WAV"):
         tag_audio(b"not audio at all", "wav")
+
+
+def _small_jpeg() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif.get_ifd(GPS_IFD)[18] = "WGS-84"
+    out = io.BytesIO()
+    _artwork((64, 48)).save(out, "JPEG", exif=exif, comment=b"c", icc_profile=_icc_profile())
+    return out.getvalue()
 
 
 def _dark_share(region: Image.Image) -> float:

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,8 +58,12 @@ class _Image:
     height: int
 
 
-def render_gift_page(page: GiftPage, *, public_base_url: str = "") -> str:
-    """The gift's index.html; `public_base_url` (the gifts site's root URL) makes og:image absolute."""
+def render_gift_page(page: GiftPage, *, public_base_url: str | None = None) -> str:
+    """The gift's index.html; `public_base_url` (default: env GIFT_PUBLIC_BASE_URL) makes og:image absolute."""
+    if public_base_url is None:
+        public_base_url = os.environ.get("GIFT_PUBLIC_BASE_URL", "").strip()
+    if public_base_url and not re.fullmatch(r"https?://[^\s\"'<>]+", public_base_url):
+        raise BuildError("GIFT_PUBLIC_BASE_URL must be an http(s) URL")
     css = _stylesheet("gift.css")
     cover, fallback = _image(page.cover), _image(page.cover_fallback or page.cover)
     small = next((_image(f) for f in page.extra_files if f.name.startswith("cover-") and f.mime == page.cover.mime),
@@ -161,8 +166,8 @@ def _provider(kind: str, model: str = "") -> str:
 
 
 def _credentials_line(page: GiftPage) -> str:
-    signed = [f for f in (page.audio, page.cover, page.social) if has_content_credentials(f)]
-    if signed:
+    generated = [page.audio, page.social] + ([] if page.public.has_cover_photo else [page.cover])
+    if all(has_content_credentials(f) for f in generated):
         return ("The audio and AI images carry signed Content Credentials (C2PA) and IPTC metadata that "
                 "declare them AI-generated.")
     return ("The audio and AI images carry IPTC metadata that declares them AI-generated; signed Content "
@@ -170,7 +175,7 @@ def _credentials_line(page: GiftPage) -> str:
 
 
 def has_content_credentials(file: MediaFile) -> bool:
-    """Whether a published file embeds a C2PA manifest (a JUMBF box labelled c2pa)."""
+    """Whether a published file embeds a C2PA manifest (a JUMBF box labelled c2pa; a byte check, no parsing)."""
     return b"jumb" in file.data and b"c2pa" in file.data
 
 

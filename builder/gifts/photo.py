@@ -42,7 +42,9 @@ def clean_image(data: bytes, *, max_bytes: int = MAX_PHOTO_BYTES, max_pixels: in
             raise MediaError(f"the photo has too many pixels (the limit is {max_pixels:,})") from None
         except UnidentifiedImageError:
             raise MediaError("the upload is not a JPEG, PNG or WebP image") from None
-        except (OSError, SyntaxError, ValueError, EOFError):
+        except MediaError:
+            raise
+        except Exception:  # untrusted bytes reach deep into the decoders; any failure there means "damaged"
             raise MediaError("the photo is damaged and cannot be decoded") from None
     fresh = Image.new("RGB", srgb.size)
     fresh.paste(srgb)
