@@ -143,7 +143,7 @@ def pages(count: int) -> Iterator[SourcePage]:
         yield make_page(index)
 
 
-def _yaml_str(text: str) -> str:
+def yaml_str(text: str) -> str:
     """A double-quoted YAML (and TOML-compatible) scalar."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -165,8 +165,8 @@ def write_giftboard(root: Path, corpus: list[SourcePage]) -> Path:
     )
     for page in corpus:
         (lessons / f"{page.slug}.md").write_text(
-            f"---\ntitle: {_yaml_str(page.title)}\ndate: {page.date.isoformat()}\n"
-            f"summary: {_yaml_str(page.summary)}\n---\n\n{page.body}",
+            f"---\ntitle: {yaml_str(page.title)}\ndate: {page.date.isoformat()}\n"
+            f"summary: {yaml_str(page.summary)}\n---\n\n{page.body}",
             encoding="utf-8",
         )
     return root
@@ -184,7 +184,7 @@ def write_mkdocs(root: Path, corpus: list[SourcePage]) -> Path:
                                    encoding="utf-8")
     for page in corpus:
         (docs / f"{page.slug}.md").write_text(f"# {page.title}\n\n{page.body}", encoding="utf-8")
-    nav = ["  - Home: index.md"] + [f"  - {_yaml_str(p.title)}: {p.slug}.md" for p in corpus[:10]]
+    nav = ["  - Home: index.md"] + [f"  - {yaml_str(p.title)}: {p.slug}.md" for p in corpus[:10]]
     (root / "mkdocs.yml").write_text(
         "site_name: Benchmark board\nuse_directory_urls: true\nmarkdown_extensions:\n  - tables\n"
         "  - fenced_code\nnav:\n" + "\n".join(nav) + "\n",
@@ -237,8 +237,8 @@ def write_hugo(root: Path, corpus: list[SourcePage]) -> Path:
                                                  encoding="utf-8")
     for page in corpus:
         (content / f"{page.slug}.md").write_text(
-            f"---\ntitle: {_yaml_str(page.title)}\ndate: {page.date.isoformat()}\n"
-            f"summary: {_yaml_str(page.summary)}\n---\n\n{page.body}",
+            f"---\ntitle: {yaml_str(page.title)}\ndate: {page.date.isoformat()}\n"
+            f"summary: {yaml_str(page.summary)}\n---\n\n{page.body}",
             encoding="utf-8",
         )
     layouts = root / "layouts"
