@@ -20,6 +20,7 @@ from benchmarks.common import (
     Ran,
     Table,
     median,
+    python_path,
     quick,
     run_timed,
     runs,
@@ -74,7 +75,7 @@ def giftboard_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("CI", None)  # no annotations / strict CI behaviour in a benchmark
     env.pop("GITHUB_ACTIONS", None)
-    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = python_path()
     return env
 
 

@@ -177,6 +177,11 @@ def run_timed(command: Sequence[str | os.PathLike[str]], *, cwd: Path | None = N
     return Ran(elapsed, done.returncode, done.stdout, done.stderr, cpu)
 
 
+def python_path() -> str:
+    """PYTHONPATH for child processes: this checkout first (no empty entry, which would mean the cwd)."""
+    return os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+
+
 def tail(text: str, lines: int = 12) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 

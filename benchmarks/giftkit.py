@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import REPO_ROOT, NotAvailable, Ran, run_timed, tail
+from benchmarks.common import NotAvailable, Ran, python_path, run_timed, tail
 
 OCCASIONS = ("birthday", "anniversary", "wedding", "graduation", "thank-you", "new-baby", "retirement")
 GENRES = ("pop", "folk", "rock", "jazz", "acoustic", "country", "lullaby", "hip-hop")
@@ -73,7 +73,7 @@ def gift_env(base: Path) -> dict[str, str]:
         "GIFT_QUEUE": "local",
         "GIFT_ENVELOPE_KEY": Fernet.generate_key().decode(),
         "GIFT_WEBHOOK_SECRET": secrets.token_hex(16),
-        "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "PYTHONPATH": python_path(),
     })
     return env
 
