@@ -126,6 +126,13 @@ CLOSERS = (
     "with love from {sender}, always",
     "signed with a smile, {sender}",
 )
+BRIDGES = (  # varied, so a regeneration can step around a word that happens to be a private surname
+    "and if the night gets long",
+    "and when the road turns cold",
+    "whatever the years may bring",
+    "and if the world forgets to sing",
+    "so when the sky goes grey",
+)
 TITLES = ("A Song for {name}", "{name}'s Song", "Here's to {name}", "{Image} ({name})", "For {name}, With Love")
 
 
@@ -143,7 +150,7 @@ def write_offline_lyrics(brief: Brief) -> Lyrics:
     verse_one = [images[1], occasion[1], images[2], occasion[2]]
     verse_two = [occasion[3], images[3], occasion[4], images[4]]
     bridge = [
-        f"and if the {rng.choice(('night', 'road', 'year', 'world'))} gets long",
+        rng.choice(BRIDGES),
         rng.choice(CLOSERS).format(sender=sender),
     ]
     sections = [
