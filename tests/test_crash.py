@@ -112,3 +112,72 @@ def test_orders_survive_sigkilled_workers_and_a_flaky_provider(tmp_path: Path) -
     assert sum(1 for ref in refs for e in ledger.audit(ref) if e.get("from") == "retry_wait") >= len(reasons) - 1
     assert provider.failures > 0
     assert time.monotonic() - started < 60
+
+
+@pytest.mark.slow
+def test_real_gift_work_processes_survive_sigkill(tmp_path: Path) -> None:
+    """The same durability with the production path: `python -m builder gift work` processes running the
+    real pipeline, lyrics from a Chat Completions fake answering 503 one time in five."""
+    pytest.importorskip("builder.gifts.pipeline")
+    from builder.gifts.order import parse_order
+    from tests.fakes.chat_api import ChatCompletionsFake, ChatConfig
+    from tests.test_gift_cli import PRIVATE, valid_order
+
+    rng = random.Random(int(os.environ.get("CRASH_SEED", "5")))
+    chat = ChatCompletionsFake(ChatConfig(latency_s=0.05, error_rate=0.2, seed=rng.randrange(1 << 30))).start()
+    env = {**os.environ, "GIFT_ENVELOPE_KEY": Fernet.generate_key().decode(), "GIFT_LEASE_S": "1.0",
+           "GIFT_RETRY_BASE_S": "0.05", "GIFT_RETRY_CAP_S": "0.3", "GIFT_MAX_ATTEMPTS": "1000",
+           "GIFT_LYRICS_BASE_URL": chat.url, "GIFT_LYRICS_API_KEY": "sk-test", "GIFT_LYRICS_TIMEOUT_S": "5",
+           "PYTHONPATH": str(ROOT)}
+    settings = load_settings(env)
+    ledger_dir, out_dir = tmp_path / "ledger", tmp_path / "site"
+    ledger = Ledger(ledger_dir)
+    envelope = load_envelope(env)
+    refs = [accept_order(json.dumps(valid_order(f"pay_real_{n}")).encode(), ledger=ledger, envelope=envelope,
+                         parse=parse_order)[0] for n in range(6)]
+    tokens = {ref: ledger.get(ref).token for ref in refs}
+    command = [sys.executable, "-m", "builder", "gift", "work", "--workers", "2", "--ledger", str(ledger_dir),
+               "--out", str(out_dir)]
+    started = time.monotonic()
+    kills = 0
+    procs: list[subprocess.Popen] = []
+    try:
+        for round_no in range(1, 40):
+            if time.monotonic() - started > 50:
+                break
+            procs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL) for _ in range(2)]
+            for proc in procs:
+                time.sleep(rng.uniform(1.0, 2.5))
+                if round_no <= 2 or rng.random() < 0.5:
+                    proc.send_signal(signal.SIGKILL)
+                    kills += 1
+            time.sleep(1.1)  # killed leases run out
+            for proc in procs:
+                proc.kill()
+                proc.wait(timeout=10)
+            reconcile(ledger, settings)
+            if all(ledger.get(ref).state == "published" for ref in refs):
+                break
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+        chat.stop()
+
+    assert {ledger.get(ref).state for ref in refs} == {"published"}
+    assert kills >= 2
+    pages = sorted(p.name for p in (out_dir / "gifts").iterdir() if not p.name.startswith("."))
+    assert pages == sorted(tokens.values())
+    for ref in refs:
+        assert ledger.get(ref).token == tokens[ref]
+        assert sum(1 for e in ledger.audit(ref) if e.get("to") == "published") == 1
+        html = (out_dir / "gifts" / tokens[ref] / "index.html").read_text()
+        for secret in PRIVATE:
+            assert secret not in html
+    ledger_bytes = b"".join(p.read_bytes() for p in ledger.root.rglob("*") if p.is_file())
+    for secret in PRIVATE:
+        assert secret.encode() not in ledger_bytes
+    reasons = {e.get("reason") for ref in refs for e in ledger.audit(ref) if e.get("to") == "retry_wait"}
+    assert "lease_expired" in reasons, "SIGKILLed attempts are timed out and retried"
