@@ -39,3 +39,21 @@ def serve_static() -> Iterator[Callable[..., StaticServer]]:
             return stack.enter_context(serve_directory(root, base_path))
 
         yield start
+
+
+HOST_ENVIRONMENT = (
+    "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_API_URL",
+    "GIFTBOARD_BASE_URL", "GIFT_QUEUE", "GIFT_DISPATCH_TOKEN", "GIFT_LYRICS_BASE_URL", "GIFT_LYRICS_API_KEY",
+    "GIFT_AUDIO_BASE_URL", "GIFT_AUDIO_API_KEY", "GIFT_LEDGER_REMOTE", "GIFT_GIFTS_REMOTE",
+)
+
+
+@pytest.fixture(autouse=True)
+def hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never inherit the host's GitHub or provider settings: a test that needs one sets it itself.
+
+    Without this, running the suite inside GitHub Actions (or with a token exported) would annotate output,
+    sync against the real API, or dispatch real runs.
+    """
+    for name in HOST_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
