@@ -156,3 +156,37 @@ def test_production_flow_over_git_ledger_and_gifts_repo(tmp_path: Path) -> None:
     gifts = remote_files(gifts_remote, "main", tmp_path)
     assert "removed" in (gifts / status["url"] / "index.html").read_text().lower()
     assert sorted(p.name for p in (gifts / status["url"]).iterdir()) == ["index.html"]
+
+
+def test_intake_pushes_every_accepted_order_to_the_ledger_branch(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    from cryptography.fernet import Fernet
+
+    from builder.jobs.envelope import Envelope
+    from builder.jobs.intake import create_app
+    from builder.jobs.ledger import Ledger
+    from builder.jobs.settings import JobSettings
+    from builder.jobs.signature import HEADER, sign
+    from tests.fakes.intake_server import running
+    from tests.test_ledger import fake_parse, order
+
+    remote = bare(tmp_path, "ledger.git")
+    sync = ledger_sync(remote, tmp_path / "intake-copy")
+    sync.pull()
+    app = create_app(Ledger(tmp_path / "intake-copy"), Envelope(Fernet.generate_key()),
+                     JobSettings(webhook_secret="whsec"), parse=fake_parse, after_accept=sync.push)
+
+    def post(n: int) -> str:
+        raw = order(f"pay_{n}")
+        response = httpx.post(f"{url}/v1/orders", content=raw, timeout=30,
+                              headers={HEADER: sign("whsec", raw), "Idempotency-Key": f"pay_{n}"})
+        assert response.status_code == 202
+        return response.json()["ref"]
+
+    with running(app) as url, ThreadPoolExecutor(max_workers=6) as pool:
+        refs = list(pool.map(post, range(12)))
+    result = remote_files(remote, "ledger", tmp_path)
+    assert sorted(p.stem for p in (result / "orders").iterdir()) == sorted(refs)
+    assert sorted(p.stem for p in (result / "envelopes").iterdir()) == sorted(refs)

@@ -12,6 +12,7 @@ import os
 import random
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,6 +45,8 @@ class GitSync:
         self.ignore = list(ignore)
         self.retries = retries
         self.rng = rng or random.Random()
+        # one git operation at a time per working copy (the intake pushes from several threads)
+        self._mutex = threading.RLock()
 
     def __repr__(self) -> str:
         return f"GitSync(branch={self.branch!r}, workdir={str(self.workdir)!r})"
@@ -135,6 +138,10 @@ class GitSync:
     # public ----------------------------------------------------------------------------------------
     def pull(self) -> None:
         """Bring the working copy up to date (cloning on first use), keeping any unpushed local work."""
+        with self._mutex:
+            self._pull()
+
+    def _pull(self) -> None:
         if not (self.workdir / ".git").exists():
             self._init()
         self._commit_pending("sync: recovered uncommitted changes")
@@ -143,6 +150,10 @@ class GitSync:
 
     def push(self, message: str) -> bool:
         """Commit what changed and push it, rebasing and retrying (with jitter) when another writer won."""
+        with self._mutex:
+            return self._push(message)
+
+    def _push(self, message: str) -> bool:
         self._commit_pending(message)
         for attempt in range(self.retries):
             if not self._unpushed():
@@ -158,10 +169,11 @@ class GitSync:
 
     def transaction(self, change: Callable[[Path], T], message: str) -> T:
         """Pull, apply `change` to the working copy, then commit and push it."""
-        self.pull()
-        result = change(self.workdir)
-        self.push(message)
-        return result
+        with self._mutex:
+            self._pull()
+            result = change(self.workdir)
+            self._push(message)
+            return result
 
 
 class GitGiftsPublisher:
