@@ -74,6 +74,8 @@ def status(args: argparse.Namespace) -> int:
         print(f"url: {view['url']}")
     if "next_attempt_at" in view:
         print(f"next attempt: {view['next_attempt_at']}")
+    if view["timings"]:
+        print("timings: " + ", ".join(f"{name} {value:.3f}" for name, value in sorted(view["timings"].items())))
     for entry in view["history"]:
         what = f"{entry['from'] or '∅'} → {entry['to']}" if "to" in entry else entry.get("event", "")
         extra = f" ({entry['reason']})" if entry.get("reason") else ""
