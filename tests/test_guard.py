@@ -228,3 +228,12 @@ def test_plain_text_inside_audio_samples_is_still_found() -> None:
     samples = bytes(4000) + b"pay_3PqR8xK2" + bytes(4000)
     riff = b"RIFF" + struct.pack("<I", 4 + 8 + len(samples)) + b"WAVE" + b"data" + struct.pack("<I", len(samples))
     assert _bytes_category(riff + samples) == "private_value"
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["Happy 30th! 1994-2024", "our 10 year anniversary, 2014 – 2024", "since 25.11.2016", "Love you 3000",
+     "See you at 8.30 on 24.12.2026", "<script>alert(1)</script> xoxo <3", "Room 101, 2 pm"],
+)
+def test_ordinary_public_messages_with_numbers_are_not_mistaken_for_pii(message: str) -> None:
+    check_public_fields(sample_order(public_message=message))

@@ -75,12 +75,19 @@ def cards(text: str) -> list[Span]:
     return [m.span() for m in CARD_RUN.finditer(text) if luhn_ok(digits(m.group()))]
 
 
+def _not_a_phone(raw: str) -> bool:
+    """Dates and runs of years ("1994-2024") that POSSIBLE leniency accepts as numbers."""
+    groups = re.findall(r"\d+", raw)
+    years = all(len(g) == 4 and g[:2] in ("19", "20") for g in groups) and len(groups) <= 3
+    return bool(_DATE.match(raw)) or years
+
+
 def phones(text: str, *, min_digits: int = MIN_PHONE_DIGITS) -> list[Span]:
     spans: set[Span] = set()
     for region in PHONE_REGIONS:
         for match in PhoneNumberMatcher(text, region, leniency=Leniency.POSSIBLE):
             raw = match.raw_string
-            if len(digits(raw)) >= min_digits and not _DATE.match(raw):
+            if len(digits(raw)) >= min_digits and not _not_a_phone(raw):
                 spans.add((match.start, match.end))
     return sorted(spans)
 
@@ -91,7 +98,7 @@ def phone_numbers(text: str) -> list[str]:
     for region in PHONE_REGIONS:
         for match in PhoneNumberMatcher(text, region, leniency=Leniency.POSSIBLE):
             national = str(match.number.national_number)
-            if len(national) >= MIN_PHONE_DIGITS and not _DATE.match(match.raw_string):
+            if len(national) >= MIN_PHONE_DIGITS and not _not_a_phone(match.raw_string):
                 found.add(national)
     return sorted(found)
 
