@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import struct
 import zlib
 
@@ -237,3 +238,25 @@ def test_plain_text_inside_audio_samples_is_still_found() -> None:
 )
 def test_ordinary_public_messages_with_numbers_are_not_mistaken_for_pii(message: str) -> None:
     check_public_fields(sample_order(public_message=message))
+
+
+@pytest.mark.parametrize("locale", ["en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "pt_BR", "ja_JP"])
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_minimising_faker_stories_removes_contact_details_addresses_and_surnames(locale: str, seed: int) -> None:
+    from faker import Faker
+
+    fake = Faker(locale)
+    fake.seed_instance(seed)
+    first, last, buyer = fake.first_name(), fake.last_name(), f"{fake.first_name()} {fake.last_name()}"
+    street, phone, email = fake.street_address(), fake.phone_number(), fake.email()
+    story = f"{first} {last} lives at {street}, {fake.postcode()}. Call {phone} or mail {email}. {fake.paragraph()}"
+    order = sample_order(
+        buyer={"name": buyer, "email": fake.email()},
+        recipient={"display_name": first, "full_name": f"{first} {last}"},
+        story=story + f" Love, {buyer}.",
+    )
+    hint = minimise(order).story_hint
+    assert first in hint and "@" not in hint
+    assert not re.search(r"\d(?:[\s\-./]?\d){4}", hint)  # no phone, postcode or account number
+    for private in (last, buyer, street, email):
+        assert private.casefold() not in hint.casefold()

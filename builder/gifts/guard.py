@@ -103,7 +103,13 @@ def _minimise_story(order: Order) -> str:
 
 
 def _cut(text: str, spans: Iterable[tuple[int, int]], replacement: str) -> str:
-    for start, end in sorted(set(spans), reverse=True):
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):  # overlapping spans (one phone found by several regions) become one
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    for start, end in reversed(merged):
         text = text[:start] + replacement + text[end:]
     return text
 

@@ -45,6 +45,16 @@ ADDRESS = re.compile(
     r",?\s*(?:n[º°o.]?\s*)?\d{1,6}"
     r"|\b(?:apt|apartment|suite|flat)\.?\s*\#?\s*\d+\w?"
 )
+_UPPER = "A-ZÀ-ÖØ-ÞĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮİĴĶĹĻĽĿŁŃŅŇŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽ"
+_NOT_YEAR = r"(?!(?:19|20)\d\d\b)"
+# Street lines in any Latin-script language, by shape: "932 Melissa Burgs", "Glorieta Gonzalo Dávila 11",
+# "Esplanada Cassiano, 19". Broad on purpose: a lost phrase in a story hint costs little.
+STREET_SHAPE = re.compile(
+    rf"\b{_NOT_YEAR}\d{{1,5}}[a-zA-Z]?,?\s+(?:[{_UPPER}][\w'’.\-]*\s*){{1,4}}"
+    rf"|(?:\b[{_UPPER}][\w'’.\-]*,?\s+){{1,4}}(?:n[º°o.]\s*)?{_NOT_YEAR}\d{{1,4}}[a-zA-Z]?(?:\s*[-/]\s*\d{{1,4}})?\b"
+)
+# Japanese/Chinese addresses: a run of CJK text holding digits (丁目, 番, 号, room numbers)
+CJK_ADDRESS = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uff10-\uff19\d\-ー－]*\d[\u3040-\u30ff\u4e00-\u9fff\d\-ー－]*")
 POSTCODE = re.compile(
     r"(?x)\b\d{5}-\d{3,4}\b"  # BR CEP, US ZIP+4
     r"|\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b"  # UK
@@ -104,7 +114,12 @@ def phone_numbers(text: str) -> list[str]:
 
 
 def addresses(text: str) -> list[Span]:
-    return [m.span() for m in ADDRESS.finditer(text)] + [m.span() for m in POSTCODE.finditer(text)]
+    found = [m.span() for pattern in (ADDRESS, POSTCODE, STREET_SHAPE) for m in pattern.finditer(text)]
+    return found + [m.span() for m in CJK_ADDRESS.finditer(text) if _has_cjk(m.group())]
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u3040" <= ch <= "\u9fff" for ch in text)
 
 
 def long_numbers(text: str) -> list[Span]:
