@@ -40,6 +40,10 @@ class _Run:
             return make()
         except ProviderError as error:
             outcome = error.category
+            # the worker records which provider failed, at which stage and how long the call took (ops page)
+            error.provider = error.provider or provider
+            error.stage = error.stage or stage
+            error.seconds = time.perf_counter() - started if error.seconds is None else error.seconds
             raise
         except Exception:
             outcome = "error"
