@@ -153,3 +153,39 @@ def test_fifty_concurrent_replays_of_one_key_make_one_order(url: str, ledger: Le
     assert len(ledger.refs()) == 1
     assert sum(1 for r in responses if "Idempotent-Replayed" not in r.headers) == 1
     assert STORY.encode() not in b"".join(p.read_bytes() for p in ledger.orders.iterdir())
+
+
+def test_intake_serve_command_over_real_http(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIFT_")}
+    env.update({"GIFT_ENVELOPE_KEY": Fernet.generate_key().decode(), "PYTHONPATH": str(root)})
+    command = [sys.executable, "-m", "builder", "intake", "serve", "--port", "0", "--ledger", str(tmp_path / "l")]
+    refused = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "GIFT_WEBHOOK_SECRET" in refused.stderr
+
+    proc = subprocess.Popen(command, cwd=root, env={**env, "GIFT_WEBHOOK_SECRET": SECRET},
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert "intake listening on http://127.0.0.1:" in line
+        url = line.split()[-1]
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        raw = json.dumps({"idempotency_key": "pay_cli", "story": STORY}).encode()
+        response = post(url, raw, headers(raw, key="pay_cli"))
+        assert response.status_code == 422  # the real order model: every missing field is listed
+        assert len(response.json()["errors"]) >= 4 and STORY not in response.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
