@@ -24,10 +24,10 @@ from builder.gifts.content_credentials import (
     read_manifest,
     sign_media,
 )
-from builder.gifts.contracts import DIGITAL_SOURCE_TYPE, CoverArt
+from builder.gifts.contracts import DIGITAL_SOURCE_TYPE, AudioClip, CoverArt
 from builder.gifts.dev_certificates import CHAIN_FILE, KEY_FILE, create_dev_chain, ensure_dev_chain
-from builder.gifts.media import prepare_media
-from tests.test_media import _artwork, _clip, _png
+from builder.gifts.media import audio_file, prepare_media
+from tests.test_media import _artwork, _clip, _png, fake_flac, fake_mp3
 
 PRIVATE = ("Maya Example", "jon@example.org", "secret story")
 
@@ -73,6 +73,16 @@ def test_signed_cover_art_and_audio_declare_trained_algorithmic_media(settings: 
         assert manifest["_validation_state"] == "Trusted", file.name
         assert digital_source_types(manifest) == [DIGITAL_SOURCE_TYPE]
         assert manifest["title"] == file.name
+
+
+@pytest.mark.parametrize(("extension", "mime"), [("mp3", "audio/mpeg"), ("flac", "audio/flac")])
+def test_remote_audio_formats_are_signed_too(settings: C2paSettings, extension: str, mime: str) -> None:
+    data = fake_mp3("x") if extension == "mp3" else fake_flac(b"X=y")
+    song = audio_file(AudioClip(data, mime, extension, 1.0, "predictions"), c2pa=settings)
+    assert song.name == f"song.{extension}" and song.mime == mime
+    manifest = read_manifest(song.data, mime, trust_anchors_pem=root_ca(settings.chain_pem))
+    assert manifest is not None and manifest["_validation_state"] == "Trusted"
+    assert digital_source_types(manifest) == [DIGITAL_SOURCE_TYPE]
 
 
 def test_manifest_reads_back_with_c2pa_reader_directly(settings: C2paSettings) -> None:

@@ -9,6 +9,7 @@ import wave
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mutagen.flac import FLAC
 from mutagen.id3 import ID3, TXXX
 from mutagen.mp3 import MP3
 from mutagen.wave import WAVE
@@ -229,16 +230,19 @@ def test_wav_loses_provider_tags_and_gains_the_disclosure() -> None:
 
 
 def test_mp3_loses_id3v1_and_id3v2_tags_and_gains_the_disclosure() -> None:
-    stream = io.BytesIO((b"\xff\xfb\x90\x00" + b"\0" * 413) * 30)  # 30 silent MPEG-1 layer III frames
-    secret = ID3()
-    secret.add(TXXX(encoding=3, desc="prompt", text=["a song for Maya Example"]))
-    secret.save(stream)
-    dirty = stream.getvalue() + b"TAG" + b"Maya Example".ljust(125, b"\0")
+    dirty = fake_mp3("a song for Maya Example")
     tagged = tag_audio(dirty, "mp3")
     assert b"Maya Example" not in tagged and b"prompt" not in tagged
     mp3 = MP3(io.BytesIO(tagged))
     assert mp3.info.length > 0.5
     assert mp3.tags is not None and mp3.tags.getall("TXXX:DigitalSourceType")[0].text == [DIGITAL_SOURCE_TYPE]
+
+
+def test_flac_loses_comments_and_gains_the_disclosure() -> None:
+    tagged = tag_audio(fake_flac(b"PROMPT=a song for Maya Example"), "flac")
+    assert b"Maya Example" not in tagged and b"PROMPT" not in tagged
+    tags = FLAC(io.BytesIO(tagged)).tags
+    assert tags is not None and tags["DIGITALSOURCETYPE"] == [DIGITAL_SOURCE_TYPE]
 
 
 def test_audio_that_cannot_carry_a_disclosure_is_refused() -> None:
@@ -255,6 +259,24 @@ def _small_jpeg() -> bytes:
     out = io.BytesIO()
     _artwork((64, 48)).save(out, "JPEG", exif=exif, comment=b"c", icc_profile=_icc_profile())
     return out.getvalue()
+
+
+def fake_flac(comment: bytes) -> bytes:
+    """A FLAC header (STREAMINFO, no frames) followed by a Vorbis comment block holding `comment`."""
+    fields = (44100 << 44) | (1 << 41) | (15 << 36)
+    info = struct.pack(">HH", 4096, 4096) + bytes(6) + fields.to_bytes(8, "big") + bytes(16)
+    vorbis = struct.pack("<I", 1) + b"x" + struct.pack("<II", 1, len(comment)) + comment
+    return (b"fLaC" + bytes([0]) + len(info).to_bytes(3, "big") + info
+            + bytes([0x80 | 4]) + len(vorbis).to_bytes(3, "big") + vorbis)
+
+
+def fake_mp3(secret: str) -> bytes:
+    """30 silent MPEG-1 layer III frames with an ID3v2 tag and an ID3v1 tag holding `secret`."""
+    stream = io.BytesIO((b"\xff\xfb\x90\x00" + b"\0" * 413) * 30)
+    tag = ID3()
+    tag.add(TXXX(encoding=3, desc="prompt", text=[secret]))
+    tag.save(stream)
+    return stream.getvalue() + b"TAG" + secret.encode().ljust(125, b"\0")
 
 
 def _dark_share(region: Image.Image) -> float:

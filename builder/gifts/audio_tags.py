@@ -47,11 +47,16 @@ def _tag_wav(data: bytes, digital_source_type: str) -> bytes:
     body += _chunk(b"LIST", b"INFO" + _chunk(b"ICMT", _zstr(disclosure_comment(digital_source_type)))
                    + _chunk(b"ISFT", _zstr(SOFTWARE)) + _chunk(b"IGNR", _zstr("AI-generated")))
     stream = io.BytesIO(b"RIFF" + struct.pack("<I", len(body)) + body)
-    wave = WAVE(stream)
-    wave.add_tags()
-    _id3_frames(wave.tags, digital_source_type)
-    stream.seek(0)
-    wave.save(stream)
+    try:
+        wave = WAVE(stream)
+        wave.add_tags()
+        _id3_frames(wave.tags, digital_source_type)
+        stream.seek(0)
+        wave.save(stream)
+    except MediaError:
+        raise
+    except Exception:  # mutagen's error families
+        raise MediaError("the audio is not a WAV file that can be tagged") from None
     return stream.getvalue()
 
 
@@ -71,7 +76,10 @@ def _tag_mp3(data: bytes, digital_source_type: str) -> bytes:
     stream = io.BytesIO(data)
     tags = ID3()
     _id3_frames(tags, digital_source_type)
-    tags.save(stream, v1=0, v2_version=4)
+    try:
+        tags.save(stream, v1=0, v2_version=4)
+    except Exception:  # mutagen's error families
+        raise MediaError("the audio is not an MP3 file that can be tagged") from None
     return stream.getvalue()
 
 
@@ -79,16 +87,18 @@ def _tag_flac(data: bytes, digital_source_type: str) -> bytes:
     stream = io.BytesIO(data)
     try:
         flac = FLAC(stream)
-    except Exception:
+        # keep stream info, seek table and the comment block we rewrite; drop pictures, cue sheets, app data
+        flac.metadata_blocks = [block for block in flac.metadata_blocks if block.code in (0, 3, 4)]
+        if flac.tags is None:
+            flac.add_tags()
+        flac.tags.clear()  # type: ignore[union-attr]
+        flac.tags["COMMENT"] = disclosure_comment(digital_source_type)  # type: ignore[index]
+        flac.tags["DIGITALSOURCETYPE"] = digital_source_type  # type: ignore[index]
+        flac.tags["GENRE"] = "AI-generated"  # type: ignore[index]
+        stream.seek(0)
+        flac.save(stream, deleteid3=True, padding=lambda info: 0)
+    except Exception:  # mutagen's error families: the file is not a FLAC we can rewrite safely
         raise MediaError("the audio is not a readable FLAC file") from None
-    flac.clear_pictures()
-    flac.delete(stream)
-    flac.add_tags()
-    flac.tags["COMMENT"] = disclosure_comment(digital_source_type)  # type: ignore[index]
-    flac.tags["DIGITALSOURCETYPE"] = digital_source_type  # type: ignore[index]
-    flac.tags["GENRE"] = "AI-generated"  # type: ignore[index]
-    stream.seek(0)
-    flac.save(stream, deleteid3=True, padding=lambda info: 0)
     return stream.getvalue()
 
 
