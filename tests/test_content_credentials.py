@@ -155,6 +155,26 @@ def test_configured_chain_comes_from_pem_values_or_files(tmp_path: Path) -> None
     assert "PRIVATE" not in repr(from_files) and "CERTIFICATE" not in repr(from_files)
 
 
+def test_a_configured_chain_c2pa_would_refuse_fails_at_start_up() -> None:
+    chain_pem, key_pem, _ = create_dev_chain()
+    other_key = create_dev_chain()[1]
+    with pytest.raises(ConfigError, match="does not belong"):
+        c2pa_settings_from_env({"GIFT_C2PA_CERT_CHAIN": chain_pem.decode(),
+                                "GIFT_C2PA_PRIVATE_KEY": other_key.decode()})
+    root_only = x509.load_pem_x509_certificates(chain_pem)[-1].public_bytes(serialization.Encoding.PEM)
+    with pytest.raises(ConfigError, match="self-signed"):
+        c2pa_settings_from_env({"GIFT_C2PA_CERT_CHAIN": root_only.decode(), "GIFT_C2PA_PRIVATE_KEY": key_pem.decode()})
+    with pytest.raises(ConfigError, match="not PEM"):
+        c2pa_settings_from_env({"GIFT_C2PA_CERT_CHAIN": "garbage", "GIFT_C2PA_PRIVATE_KEY": "garbage"})
+
+
+def test_a_pem_pasted_with_literal_newline_escapes_is_accepted() -> None:
+    chain_pem, key_pem, _ = create_dev_chain()
+    env = {"GIFT_C2PA_CERT_CHAIN": chain_pem.decode().replace("\n", "\\n"),
+           "GIFT_C2PA_PRIVATE_KEY": key_pem.decode().replace("\n", "\\n")}
+    assert c2pa_settings_from_env(env).chain_pem.strip() == chain_pem.strip()
+
+
 def test_half_a_configuration_is_an_error() -> None:
     with pytest.raises(ConfigError, match="set together"):
         c2pa_settings_from_env({"GIFT_C2PA_CERT_CHAIN": "-----BEGIN CERTIFICATE-----"})

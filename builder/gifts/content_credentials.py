@@ -52,6 +52,7 @@ def c2pa_settings_from_env(env: Mapping[str, str] | None = None, *,
     chain = _secret(env, "GIFT_C2PA_CERT_CHAIN")
     key = _secret(env, "GIFT_C2PA_PRIVATE_KEY")
     if chain and key:
+        _check_chain(chain, key)
         return C2paSettings(enabled=True, source="configured", chain_pem=chain, key_pem=key)
     if chain or key:
         raise ConfigError("GIFT_C2PA_CERT_CHAIN and GIFT_C2PA_PRIVATE_KEY must be set together")
@@ -129,10 +130,35 @@ def digital_source_types(manifest: Mapping[str, Any]) -> list[str]:
     return found
 
 
+def _check_chain(chain_pem: bytes, key_pem: bytes) -> None:
+    """Fail at start-up, with a clear message, on a chain C2PA would refuse at signing time."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        certificates = x509.load_pem_x509_certificates(chain_pem)
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError):
+        raise ConfigError("GIFT_C2PA_CERT_CHAIN / GIFT_C2PA_PRIVATE_KEY are not PEM certificates and an "
+                          "unencrypted PEM private key") from None
+    signer = certificates[0]
+    if signer.issuer == signer.subject:
+        raise ConfigError("the C2PA signing certificate is self-signed; C2PA needs one issued by a CA "
+                          "(put the signing certificate first in GIFT_C2PA_CERT_CHAIN, then its issuers)")
+    def spki(public_key: Any) -> bytes:
+        return bytes(public_key.public_bytes(serialization.Encoding.DER,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo))
+
+    if spki(signer.public_key()) != spki(key.public_key()):
+        raise ConfigError("GIFT_C2PA_PRIVATE_KEY does not belong to the first certificate of GIFT_C2PA_CERT_CHAIN")
+
+
 def _secret(env: Mapping[str, str], name: str) -> bytes:
-    value = env.get(name, "").strip()
+    value = env.get(name, "").strip().replace("\\n", "\n")  # a PEM pasted with literal \n separators
     if value:
-        return value.encode("ascii", "strict") + b"\n"
+        if not value.isascii():
+            raise ConfigError(f"{name} must be PEM text")
+        return value.encode("ascii") + b"\n"
     path = env.get(f"{name}_FILE", "").strip()
     if path:
         try:

@@ -18,7 +18,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CHAIN_FILE = "chain.pem"  # signing certificate first, then the root CA
 KEY_FILE = "signer.key"  # PKCS#8 PEM, mode 0600
-ROOT_KEY_FILE = "root-ca.key"
 DEFAULT_DEV_DIR = Path(".data/c2pa")
 _VALIDITY = timedelta(days=365)
 _RENEW_BEFORE = timedelta(days=7)
@@ -31,9 +30,8 @@ def ensure_dev_chain(path: Path = DEFAULT_DEV_DIR) -> tuple[bytes, bytes]:
         chain_pem, key_pem = chain_path.read_bytes(), key_path.read_bytes()
         if _still_valid(chain_pem):
             return chain_pem, key_pem
-    chain_pem, key_pem, root_key_pem = create_dev_chain()
+    chain_pem, key_pem, _root_key = create_dev_chain()  # the root key is not kept: the chain is remade instead
     path.mkdir(parents=True, exist_ok=True)
-    _write_private(path / ROOT_KEY_FILE, root_key_pem)
     _write_private(key_path, key_pem)
     _write_atomic(chain_path, chain_pem)
     return chain_pem, key_pem
