@@ -14,6 +14,7 @@ from PIL import Image, PngImagePlugin
 from builder.errors import GuardViolation
 from builder.gifts.guard import (
     CATEGORIES,
+    boilerplate_words,
     check_bytes,
     check_files,
     check_public_fields,
@@ -260,3 +261,14 @@ def test_minimising_faker_stories_removes_contact_details_addresses_and_surnames
     assert not re.search(r"\d(?:[\s\-./]?\d){4}", hint)  # no phone, postcode or account number
     for private in (last, buyer, street, email):
         assert private.casefold() not in hint.casefold()
+
+
+def test_name_parts_that_are_words_of_the_page_template_are_not_leaks_but_full_names_are() -> None:
+    order = sample_order(recipient={"display_name": "Maya", "full_name": "Maya Hand"}, story="A quiet story.")
+    page = b"<p>nobody wrote or performed them by hand</p>"
+    with pytest.raises(GuardViolation):
+        check_bytes(order, page, "page")
+    template = "<p>nobody wrote or performed them by hand</p>"
+    check_bytes(order, page, "page", boilerplate=boilerplate_words(template))
+    with pytest.raises(GuardViolation, match="private_value"):
+        check_bytes(order, b"<p>for MAYA hand</p>", "page", boilerplate=boilerplate_words(template))

@@ -280,3 +280,10 @@ def test_no_private_value_reaches_any_published_file_or_log(
         assert not any(value.casefold() in logged for value in private_values(order))
     assert _published(out)
     _assert_no_private_value(order, out)
+
+
+def test_a_surname_that_is_also_a_word_of_the_page_does_not_hold_the_order(tmp_path: Path) -> None:
+    order = sample_order(recipient={"display_name": "Maya", "full_name": "Maya Hand"}, story="She loves the sea.")
+    token = _token()
+    produce_gift(order, token, out_dir=tmp_path, providers=OFFLINE, generated_at=WHEN, c2pa=NO_C2PA)
+    assert (tmp_path / "gifts" / token / "index.html").is_file()

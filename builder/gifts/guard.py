@@ -156,13 +156,22 @@ def check_text(order: Order, text: str, where: str) -> None:
         raise GuardViolation(category)
 
 
-def check_bytes(order: Order, data: bytes, where: str) -> None:
+def boilerplate_words(text: str) -> frozenset[str]:
+    """The folded words of text that carries no order data (a page rendered with placeholders): single-word
+    name parts found among them are the template talking (surname "Song" on "A song for Maya"), not a leak."""
+    return frozenset(re.findall(r"\w+", fold(text)))
+
+
+def check_bytes(order: Order, data: bytes, where: str, *, boilerplate: frozenset[str] = frozenset()) -> None:
     """Raise GuardViolation if any decoding of a file's bytes holds a private value or a story copy.
     Text files are also checked HTML- and JSON-unescaped; binary files through every text run in their
     metadata (ASCII, Latin-1, UTF-8, UTF-16 either way), ASCII/UTF-8 runs in their coded payload, and their
-    compressed text chunks inflated (see containers.py)."""
+    compressed text chunks inflated (see containers.py). Name parts in `boilerplate` are not searched
+    (full names, emails, phones and story copies always are)."""
     del where
     needles = _needles(order)
+    if boilerplate and boilerplate.intersection(needles.names):
+        needles = _without_names(needles, boilerplate)
     texts, binary = _texts_of(data)
     for text in texts:
         category = _private_hit(needles, fold(text), binary=binary)
@@ -170,11 +179,11 @@ def check_bytes(order: Order, data: bytes, where: str) -> None:
             raise GuardViolation(category)
 
 
-def check_files(order: Order, files: dict[str, bytes]) -> None:
+def check_files(order: Order, files: dict[str, bytes], *, boilerplate: frozenset[str] = frozenset()) -> None:
     """Check a whole publication: every file name and every file's bytes."""
     for name, data in files.items():
-        check_bytes(order, name.encode(), "file name")
-        check_bytes(order, data, "file")
+        check_bytes(order, name.encode(), "file name", boilerplate=boilerplate)
+        check_bytes(order, data, "file", boilerplate=boilerplate)
 
 
 def _pattern_hit(text: str) -> str:
@@ -250,6 +259,13 @@ def _needles_for(values: tuple[str, ...], names: tuple[str, ...], story: str, sh
         story_grams=grams,
         story_shingles=shingles,
     )
+
+
+def _without_names(needles: _Needles, skip: frozenset[str]) -> _Needles:
+    names = tuple(n for n in needles.names if n not in skip)
+    long_names = tuple(n for n in names if not (n.isascii() and len(n) < MIN_BINARY_NAME))
+    return replace(needles, names=names, words_text=_alternation(needles.values + names),
+                   words_binary=_alternation(needles.values + long_names))
 
 
 def _alternation(needles: tuple[str, ...]) -> re.Pattern[str] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
@@ -112,8 +113,8 @@ def produce_gift(
 
     cover = run.guarded("cover", providers.cover.kind, brief, max_regenerations, draw,
                         lambda result: guard.check_bytes(order, result.png, "cover art"))
-    files = _render(order, token, lyrics, audio, cover, providers, generated_at, c2pa)
-    return _publish(order, out_dir, token, files, run.timings)
+    files, boilerplate = _render(order, token, lyrics, audio, cover, providers, generated_at, c2pa)
+    return _publish(order, out_dir, token, files, boilerplate, run.timings)
 
 
 def _check_lyrics(order: Order, lyrics: Lyrics) -> None:
@@ -123,8 +124,9 @@ def _check_lyrics(order: Order, lyrics: Lyrics) -> None:
 
 
 def _render(order: Order, token: str, lyrics: Lyrics, audio: AudioClip, cover: CoverArt, providers: Providers,
-            generated_at: datetime, c2pa: C2paSettings | None) -> dict[str, bytes]:
-    """Media and page as name → bytes, in memory: nothing is written until the guard has read it all."""
+            generated_at: datetime, c2pa: C2paSettings | None) -> tuple[dict[str, bytes], frozenset[str]]:
+    """Media and page as name → bytes, in memory (nothing is written until the guard has read it all), and
+    the words of the same page rendered with placeholders for every order text: the template's own words."""
     from builder.gifts.page import render_gift_page
 
     settings = c2pa if c2pa is not None else c2pa_settings_from_env()
@@ -146,15 +148,20 @@ def _render(order: Order, token: str, lyrics: Lyrics, audio: AudioClip, cover: C
         if media_file.name in files:
             raise GiftboardError(f"two gift files are both named {media_file.name}")
         files[media_file.name] = media_file.data
-    return files
+    placeholders = replace(
+        page,
+        public=replace(page.public, recipient_display_name="Recipient", from_display_name="Sender", public_message=""),
+        lyrics=replace(lyrics, title="Title", text="Lyrics"),
+    )
+    return files, guard.boilerplate_words(render_gift_page(placeholders))
 
 
-def _publish(order: Order, out_dir: Path, token: str, files: dict[str, bytes], timings: list[ProviderTiming]
-             ) -> PublishedGift:
+def _publish(order: Order, out_dir: Path, token: str, files: dict[str, bytes], boilerplate: frozenset[str],
+             timings: list[ProviderTiming]) -> PublishedGift:
     """Stage, guard every file name and every byte as staged on disk, and only then swap the folder in."""
 
     def scan(name: str, data: bytes) -> None:
-        guard.check_files(order, {name: data})
+        guard.check_files(order, {name: data}, boilerplate=boilerplate)
 
     published = LocalPublisher(out_dir).publish(token, files, scan=scan)
     return PublishedGift(token=published.token, url_path=published.url_path, files=published.files, timings=timings)
