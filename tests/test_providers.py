@@ -277,3 +277,27 @@ def test_providers_are_selected_from_the_environment() -> None:
     assert KEY not in repr(remote)
     only_lyrics = select_providers({"GIFT_LYRICS_BASE_URL": "http://127.0.0.1:9/v1"})
     assert only_lyrics.kinds()["audio"] == "offline"
+
+
+def test_a_recorded_job_whose_output_expired_is_replaced_by_a_new_one() -> None:
+    recorded: list[str] = []
+    with PredictionsFake(PredictionsConfig(polls_to_finish=1)) as fake:
+        _audio(fake).compose(BRIEF, LYRICS, on_prediction_created=recorded.append)
+        fake.config.file_statuses.append(404)
+        fake.by_key.clear()
+        clip = _audio(fake).compose(BRIEF, LYRICS, known_prediction_id=recorded[0],
+                                    on_prediction_created=recorded.append)
+    assert fake.created == 2 and clip.prediction_id == recorded[1] != recorded[0]
+
+
+def test_a_flaky_predictions_api_fails_retryably_or_succeeds() -> None:
+    outcomes = set()
+    with PredictionsFake(PredictionsConfig(error_rate=0.5, polls_to_finish=1, seed=3)) as fake:
+        for _ in range(8):
+            try:
+                _audio(fake).compose(BRIEF, LYRICS)
+                outcomes.add("ok")
+            except ProviderError as error:
+                assert (error.category, error.retryable) == ("http_5xx", True)
+                outcomes.add("retry")
+    assert outcomes == {"ok", "retry"}

@@ -37,6 +37,8 @@ class PredictionsConfig:
     poll_statuses: deque[int] = field(default_factory=deque)
     retry_after: str | None = None
     output: str = "wav"  # "wav" | "text" | "none"
+    file_statuses: deque[int] = field(default_factory=deque)  # answers for output downloads, then 200
+    error_rate: float = 0.0  # share of 503 answers to creates and polls
     echo_values: list[str] = field(default_factory=list)
     seed: int = 0
 
@@ -101,6 +103,8 @@ class PredictionsFake(ThreadingHTTPServer):
             self.inputs.append(body)
             if self.config.create_statuses:
                 return self.config.create_statuses.popleft(), {"detail": "fake failure"}
+            if self.rng.random() < self.config.error_rate:
+                return 503, {"detail": "fake failure"}
             if key and key in self.by_key:
                 return 200, self.view(self.by_key[key])
             self.created += 1
@@ -116,6 +120,8 @@ class PredictionsFake(ThreadingHTTPServer):
             self.lookups.append(prediction_id)
             if self.config.poll_statuses:
                 return self.config.poll_statuses.popleft(), {"detail": "fake failure"}
+            if self.rng.random() < self.config.error_rate:
+                return 503, {"detail": "fake failure"}
             if prediction_id not in self.predictions:
                 return 404, {"detail": "not found"}
             self.polls[prediction_id] += 1
@@ -172,7 +178,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(*self.server.poll(match.group(1)))
             return
         if re.fullmatch(r"/v1/files/[A-Za-z0-9_\-]+\.wav", self.path):
-            self._send(200, "audio/wav", self.server.file())
+            with self.server.lock:
+                status = config.file_statuses.popleft() if config.file_statuses else 200
+            self._send(status, "audio/wav", self.server.file() if status == 200 else b"gone")
             return
         self._json(404, {"detail": "not found"})
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from builder.errors import ProviderError
 from builder.gifts.contracts import AudioClip, Brief, Lyrics
 from builder.gifts.providers.base import PredictionCallback
 from builder.gifts.providers.http import Deadline, Timeouts, checked_json, error_for_status, permanent, retryable, send
@@ -61,13 +62,19 @@ class PredictionsAudioProvider:
     ) -> AudioClip:
         deadline = Deadline(self.timeouts.total_s)
         with httpx.Client(follow_redirects=False) as client:
-            prediction = self._lookup(client, known_prediction_id, deadline) if known_prediction_id else None
-            if prediction is None:
-                prediction = self._create(client, brief, lyrics, deadline)
-                if on_prediction_created is not None:
-                    on_prediction_created(prediction["id"])
-            prediction = self._wait(client, prediction, deadline)
-            return self._download(client, prediction, deadline)
+            if known_prediction_id:
+                found = self._lookup(client, known_prediction_id, deadline)
+                if found is not None:
+                    try:
+                        return self._download(client, self._wait(client, found, deadline), deadline)
+                    except ProviderError as error:
+                        if error.retryable or error.category != "http_4xx":
+                            raise
+                        # the recorded job's output has expired: make a new one
+            prediction = self._create(client, brief, lyrics, deadline)
+            if on_prediction_created is not None:
+                on_prediction_created(prediction["id"])
+            return self._download(client, self._wait(client, prediction, deadline), deadline)
 
     # --- steps ---
 
