@@ -272,3 +272,13 @@ def test_name_parts_that_are_words_of_the_page_template_are_not_leaks_but_full_n
     check_bytes(order, page, "page", boilerplate=boilerplate_words(template))
     with pytest.raises(GuardViolation, match="private_value"):
         check_bytes(order, b"<p>for MAYA hand</p>", "page", boilerplate=boilerplate_words(template))
+
+
+def test_names_in_other_scripts_are_matched_as_words_or_substrings_as_the_script_needs() -> None:
+    cyrillic = sample_order(recipient={"display_name": "Маша", "full_name": "Маша Иванова"}, story="Тихая история.")
+    check_text(cyrillic, "Песня для Маши и Ивановых друзей", "lyrics")  # another word that starts the same
+    with pytest.raises(GuardViolation):
+        check_text(cyrillic, "Песня для ИВАНОВА", "lyrics")
+    japanese = sample_order(recipient={"display_name": "陽子", "full_name": "陽子 佐藤"}, story="静かな話。")
+    with pytest.raises(GuardViolation):
+        check_text(japanese, "佐藤さんへの歌", "lyrics")  # particles attach to the name

@@ -125,12 +125,17 @@ def _replace_name(text: str, name: str, replacement: str) -> str:
     return _cut(text, spans, f" {replacement} " if replacement else " ")
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def _word_pattern(needle: str) -> re.Pattern[str]:
     body = r"\s+".join(re.escape(part) for part in needle.split(" "))
-    if needle[:1].isascii() and needle[-1:].isascii():
+    if _spaced(needle[:1]) and _spaced(needle[-1:]):
         return re.compile(rf"(?<!\w){body}(?!\w)")
-    return re.compile(body)  # scripts without word spacing (e.g. Japanese): a plain substring
+    return re.compile(body)  # scripts that attach words or particles (Chinese, Japanese, Korean, Thai): substring
+
+
+def _spaced(ch: str) -> bool:
+    """Whether a character's script separates words with spaces, so a name is matched as a whole word."""
+    return not ("\u0e00" <= ch <= "\u0eff" or "\u2e80" <= ch <= "\ud7ff" or "\uf900" <= ch <= "\ufaff")
 
 
 # --- checking ---------------------------------------------------------------------------------------------
