@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from builder.errors import BuildError, GuardViolation, JobError, MediaError, OrderError, ProviderError
 from builder.gifts.contracts import PublishedGift
@@ -52,6 +53,7 @@ class Outcome:
     retry_after: float | None = None
     retryable: bool = False
     gift: PublishedGift | None = None
+    provider: ProviderError | None = None  # the failing call, when a provider failed
 
 
 @dataclass
@@ -63,6 +65,18 @@ class WorkSummary:
         self.outcomes[state] = self.outcomes.get(state, 0) + 1
 
 
+def provider_detail(outcome: Outcome, timings: dict[str, float]) -> dict[str, Any] | None:
+    """Which provider served (or failed) each stage, for the audit and the ops page; kinds only, no content."""
+    if outcome.gift is not None:
+        return {"providers": {timing.stage: timing.provider for timing in outcome.gift.timings}}
+    error = outcome.provider
+    if error is None or not error.stage:
+        return None
+    if error.seconds is not None:
+        timings["provider_s"] = round(error.seconds, 6)
+    return {"stage": error.stage, "provider": error.provider or "unknown"}
+
+
 def _classify(error: BaseException) -> Outcome:
     if isinstance(error, GuardViolation):
         return Outcome(State.HELD, reason=error.category)
@@ -72,6 +86,7 @@ def _classify(error: BaseException) -> Outcome:
             reason=error.category,
             retry_after=error.retry_after,
             retryable=error.retryable,
+            provider=error,
         )
     if isinstance(error, OrderError):
         return Outcome(State.FAILED, reason="invalid_order")
@@ -271,30 +286,31 @@ class Worker:
             now = self.ledger.clock()
             timings = {"queue_wait_s": record.timings.get("queue_wait_s", 0.0), "attempt_s": round(elapsed, 6)}
             cleared = {"lease_owner": "", "lease_expires_at": 0.0}
+            detail = provider_detail(outcome, timings)
             if outcome.target == State.PUBLISHED and outcome.gift is not None:
                 for timing in outcome.gift.timings:
                     timings[f"{timing.stage}_s"] = round(timing.seconds, 6)
                 timings["end_to_end_s"] = round(now - record.created_at, 6)
                 record = self.ledger.transition(
                     record, State.PUBLISHED, reason="", timings=timings, url=outcome.gift.url_path,
-                    published_at=now, **cleared,
+                    published_at=now, detail=detail, **cleared,
                 )
                 self.ledger.delete_envelope(record.ref)
             elif outcome.retryable and attempts_left(record.attempts, self.settings, record.budget_from):
                 delay = retry_delay(record.attempts, self.settings, outcome.retry_after, self.rng)
                 record = self.ledger.transition(
                     record, State.RETRY_WAIT, reason=outcome.reason, timings=timings,
-                    next_attempt_at=now + delay, last_error=outcome.reason, **cleared,
+                    next_attempt_at=now + delay, last_error=outcome.reason, detail=detail, **cleared,
                 )
             elif outcome.retryable:
                 record = self.ledger.transition(
                     record, State.FAILED, reason="attempts_exhausted", timings=timings,
-                    last_error=outcome.reason, **cleared,
+                    last_error=outcome.reason, detail=detail, **cleared,
                 )
             else:
                 record = self.ledger.transition(
                     record, outcome.target, reason=outcome.reason, timings=timings,
-                    last_error=outcome.reason, **cleared,
+                    last_error=outcome.reason, detail=detail, **cleared,
                 )
             return record.state
 

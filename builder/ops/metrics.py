@@ -111,6 +111,7 @@ def summarise(records: list[JobRecord], audits: Mapping[str, list[dict[str, Any]
     latencies: dict[tuple[str, str], list[float]] = defaultdict(list)
     provider_failures: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     published_hours: Counter[str] = Counter()
+    calls: Counter[tuple[str, str]] = Counter()
     for record in records:
         for entry in audits.get(record.ref, []):
             target = entry.get("to")
@@ -123,6 +124,7 @@ def summarise(records: list[JobRecord], audits: Mapping[str, list[dict[str, Any]
                 stage, provider = entry.get("stage"), entry.get("provider")
                 if stage and provider:
                     provider_failures[(str(stage), str(provider))][reason] += 1
+                    calls[(str(stage), str(provider))] += 1
                     if "provider_s" in timings:
                         latencies[(str(stage), str(provider))].append(float(timings["provider_s"]))
             if target == State.PUBLISHED.value:
@@ -131,7 +133,9 @@ def summarise(records: list[JobRecord], audits: Mapping[str, list[dict[str, Any]
                 providers = entry.get("providers") or {}
                 for stage in STAGES:
                     if f"{stage}_s" in timings:
-                        latencies[(stage, str(providers.get(stage, "unknown")))].append(float(timings[f"{stage}_s"]))
+                        key = (stage, str(providers.get(stage, "unknown")))
+                        latencies[key].append(float(timings[f"{stage}_s"]))
+                        calls[key] += 1
                 if "t" in entry:
                     published_hours[time.strftime("%Y-%m-%dT%H:00Z", time.gmtime(float(entry["t"])))] += 1
 
@@ -143,7 +147,7 @@ def summarise(records: list[JobRecord], audits: Mapping[str, list[dict[str, Any]
         ProviderStats(
             stage=stage,
             provider=provider,
-            calls=len(latencies.get((stage, provider), [])) + sum(provider_failures[(stage, provider)].values()),
+            calls=calls[(stage, provider)],
             failures=sum(provider_failures[(stage, provider)].values()),
             latency=Distribution.of(latencies.get((stage, provider), [])),
             errors=dict(provider_failures[(stage, provider)]),
