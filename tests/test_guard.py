@@ -193,6 +193,7 @@ def test_riff_info_chunk_in_audio_is_searched() -> None:
 def test_html_and_json_escapes_do_not_hide_values() -> None:
     assert _bytes_category(b"<p>Maya &#69;xample</p>") == "private_value"
     assert _bytes_category(json.dumps({"name": "Jonathan Exämple"}).encode()) == "private_value"  # \u00e4
+    assert _bytes_category(b'<a href="https://x.test/?for=maya%20Ex%C3%A4mple">') == "private_value"
 
 
 def test_the_story_copied_into_a_page_is_caught() -> None:

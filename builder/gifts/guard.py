@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from urllib.parse import unquote
 
 from builder.errors import GuardViolation
 from builder.gifts import containers, pii
@@ -297,7 +298,8 @@ def _texts_of(data: bytes) -> tuple[list[str], bool]:
     except UnicodeDecodeError:
         return _binary_texts(data), True
     unescaped = html.unescape(text)
-    return [text, unescaped, _JSON_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), unescaped)], False
+    json_unescaped = _JSON_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), unescaped)
+    return [text, unescaped, json_unescaped, unquote(json_unescaped)], False  # unquote: names inside URLs
 
 
 def _binary_texts(data: bytes) -> list[str]:
