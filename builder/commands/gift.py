@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.errors import OrderError
+from builder.gifts.contracts import PublishedGift
 from builder.jobs.accept import accept_order
 from builder.jobs.dispatch import dispatch_order
 from builder.jobs.reconcile import reconcile, release_run
@@ -17,7 +18,8 @@ from builder.jobs.runtime import runtime
 from builder.jobs.settings import DEFAULT_LEDGER_DIR
 from builder.jobs.states import State, parse_state
 from builder.jobs.support import list_view, status_view, summary, support_retry, takedown
-from builder.jobs.worker import Worker, run_owner_prefix
+from builder.jobs.worker import JobContext, Worker, run_owner_prefix
+from builder.progress import progress
 
 
 def _ledger_flag(parser: argparse.ArgumentParser) -> None:
@@ -54,9 +56,19 @@ def submit(args: argparse.Namespace) -> int:
 
 def work(args: argparse.Namespace) -> int:
     with runtime(args.ledger, lease_s=args.lease_seconds, message="work") as rt:
-        worker = Worker(rt.ledger, rt.envelope, rt.processor(args.out), rt.settings, args.out,
-                        only_ref=args.ref, on_commit=rt.push if rt.sync else None)
-        summary = worker.run(until_idle=args.until_idle, workers=args.workers)
+        due = sum(1 for r in rt.ledger.records() if r.state in (State.QUEUED, State.RECEIVED, State.RETRY_WAIT))
+        with progress("Generating gifts", due if args.until_idle else None, minimum=2) as advance:
+            processor = rt.processor(args.out)
+
+            def counted(context: JobContext) -> PublishedGift:
+                try:
+                    return processor(context)
+                finally:
+                    advance(1)
+
+            worker = Worker(rt.ledger, rt.envelope, counted, rt.settings, args.out,
+                            only_ref=args.ref, on_commit=rt.push if rt.sync else None)
+            summary = worker.run(until_idle=args.until_idle, workers=args.workers)
     outcomes = ", ".join(f"{n} {state}" for state, n in sorted(summary.outcomes.items())) or "nothing due"
     print(f"{summary.attempts} attempt(s): {outcomes}")
     return 0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from builder.github.snapshot import default_path
 from builder.github.source import sync
+from builder.progress import progress
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
@@ -19,7 +20,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     path = args.snapshot or default_path(Path(".cache"))
-    result = sync(args.content, snapshot_path=path)
+    with progress("Reading GitHub (read-only)"):
+        result = sync(args.content, snapshot_path=path)
     snapshot = result.snapshot
     print(f"{path}: {snapshot.repository} at {snapshot.fetched_at}: {len(snapshot.issues)} linked items, "
           f"{len(snapshot.workflows)} workflows, {len(snapshot.checks)} checks, {len(snapshot.milestones)} "

@@ -20,12 +20,14 @@ from builder.github.board import GitHubLayer
 from builder.github.source import snapshot_state
 from builder.markup import Markdown
 from builder.ops.page import OPS_URL, ops_outputs
+from builder.progress import Advance, progress
 from builder.site.environment import TEMPLATES_DIR, make_environment
 from builder.site.incremental import Manifest, record_outputs, text_hash, tree_stat_key, walk_files
 from builder.site.render import ASSETS, Rendered, SiteRenderer, output_path
 from builder.site.writer import StagedSite
 
 PARALLEL_THRESHOLD = 96  # below this many pages, forking workers costs more than it saves
+PROGRESS_THRESHOLD = 500  # a bar for builds that take long enough to watch
 KEEP_FOLDERS = ("gifts",)  # written by the gift publisher, never by a board build
 
 
@@ -101,8 +103,10 @@ class Site:
     # -- load ----------------------------------------------------------------------------------
     def quick_key(self) -> str:
         options = self.options
-        extra = f"{__version__}|{options.strict}|{options.offline}|{options.templates.resolve()}|{options.base_url}|{options.fallback_base_url}"
-        extra += f"|{snapshot_state(options.cache_dir)}"
+        extra = "|".join(map(str, (
+            __version__, options.strict, options.offline, options.templates.resolve(), options.base_url,
+            options.fallback_base_url, snapshot_state(options.cache_dir),
+        )))
         roots = [options.content.resolve(), options.templates.resolve()]
         if options.ledger is not None:  # the ops page is only as fresh as the ledger it reads
             roots += [options.ledger.resolve() / "orders", options.ledger.resolve() / "audit"]
@@ -179,23 +183,30 @@ class Site:
     def render_pages(self, pages: list[Page], staged: StagedSite | None) -> list[Diagnostic]:
         assert self.renderer is not None
         workers = min(self.options.workers, os.cpu_count() or 1)
-        if len(pages) < PARALLEL_THRESHOLD or workers < 2:
-            problems: list[Diagnostic] = []
-            for page in pages:
-                rendered = self.renderer.render_page(page)
-                problems.extend(rendered.problems)
-                self.emit(staged, rendered)
-            return problems
-        return self.render_in_workers(pages, staged, workers)
+        with progress("Rendering pages", len(pages), minimum=PROGRESS_THRESHOLD) as advance:
+            if len(pages) < PARALLEL_THRESHOLD or workers < 2:
+                problems: list[Diagnostic] = []
+                for page in pages:
+                    rendered = self.renderer.render_page(page)
+                    problems.extend(rendered.problems)
+                    self.emit(staged, rendered)
+                    advance(1)
+                return problems
+            return self.render_in_workers(pages, staged, workers, advance)
 
-    def render_in_workers(self, pages: list[Page], staged: StagedSite | None, workers: int) -> list[Diagnostic]:
+    def render_in_workers(
+        self, pages: list[Page], staged: StagedSite | None, workers: int, advance: Advance
+    ) -> list[Diagnostic]:
         global _WORKER_RENDERER, _WORKER_PAGES, _WORKER_ROOT
         _WORKER_RENDERER, _WORKER_PAGES = self.renderer, pages
         _WORKER_ROOT = staged.root if staged is not None else None
         chunks = [list(range(start, len(pages), workers * 4)) for start in range(workers * 4)]
         context = multiprocessing.get_context("fork")
+        results = []
         with context.Pool(workers) as pool:
-            results = pool.map(_render_chunk, [chunk for chunk in chunks if chunk])
+            for result in pool.imap_unordered(_render_chunk, [chunk for chunk in chunks if chunk]):
+                results.append(result)
+                advance(len(result[0]))
         _WORKER_RENDERER, _WORKER_PAGES, _WORKER_ROOT = None, [], None
         problems = []
         for paths, chunk_problems in results:

@@ -1,0 +1,39 @@
+"""Progress for long commands: a rich bar in a terminal, nothing at all in logs, pipes and CI.
+
+Commands keep printing their usual one-line results either way; the bar is transient and goes to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+Advance = Callable[[int], None]
+
+
+def interactive() -> bool:
+    """A person is watching: stderr is a terminal and this is not CI or Actions."""
+    if os.environ.get("CI") or os.environ.get("GITHUB_ACTIONS") or os.environ.get("TERM") == "dumb":
+        return False
+    return sys.stderr.isatty()
+
+
+@contextmanager
+def progress(description: str, total: int | None = None, *, minimum: int = 0) -> Iterator[Advance]:
+    """Yield `advance(n)`; shows a bar (or a spinner when `total` is None) only when interactive and
+    `total` reaches `minimum`."""
+    if not interactive() or (total is not None and total < minimum):
+        yield lambda n=1: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = [SpinnerColumn(), TextColumn("{task.description}")]
+    if total is not None:
+        columns += [BarColumn(), MofNCompleteColumn()]
+    columns.append(TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)
