@@ -12,7 +12,7 @@ from builder.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 CONTENT = REPO / "content"
-SEED = REPO.parent / "shared" / "seeds" / "mvp-to-production.txt"
+SEED = REPO / "tests" / "data" / "mvp-to-production.txt"  # copy of shared/seeds/, the page the board reproduces
 
 
 @dataclass
