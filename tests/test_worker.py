@@ -277,3 +277,32 @@ def test_real_http_provider_fake_with_failures(ledger: Ledger, envelope: Envelop
         provider.shutdown()
     assert {ledger.get(r).state for r in refs} == {"published"}
     assert provider.failures > 0
+
+
+def test_real_pipeline_with_a_leaky_provider_holds_the_order_and_leaks_nothing(
+    ledger: Ledger, envelope: Envelope, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys
+) -> None:
+    pytest.importorskip("builder.gifts.pipeline")
+    import logging
+
+    from builder.gifts.order import parse_order
+    from builder.jobs.generation import pipeline_processor
+    from builder.jobs.support import status_view
+    from tests.fakes.chat_api import ChatCompletionsFake, ChatConfig
+    from tests.test_gift_cli import PRIVATE, valid_order
+
+    caplog.set_level(logging.DEBUG)
+    raw = json.dumps(valid_order()).encode()
+    ref, _ = accept_order(raw, ledger=ledger, envelope=envelope, parse=parse_order)
+    with ChatCompletionsFake(ChatConfig(mode="echo", echo_values=PRIVATE[:4])) as chat:
+        processor = pipeline_processor({"GIFT_LYRICS_BASE_URL": chat.url, "GIFT_LYRICS_API_KEY": "sk-test"})
+        worker(ledger, envelope, processor, tmp_path).run(until_idle=True, poll_s=0.01)
+    record = ledger.get(ref)
+    assert record.state == "held" and record.reason
+    assert not (tmp_path / "site" / "gifts").exists() or not any((tmp_path / "site" / "gifts").iterdir())
+    assert ledger.envelope_path(ref).exists()  # kept for support's review and `gift retry`
+    seen = (caplog.text + json.dumps(status_view(ledger, ref)) + "".join(capsys.readouterr())).casefold()
+    stored = b"".join(p.read_bytes() for p in ledger.root.rglob("*") if p.is_file() and p.parent != ledger.envelopes)
+    for secret in PRIVATE:
+        assert secret.casefold() not in seen
+        assert secret.encode() not in stored
