@@ -111,8 +111,9 @@ def head_of(html: str) -> _Head:
 # --- escaping -----------------------------------------------------------------------------------------------------
 
 
-def test_xss_in_names_and_public_message_is_shown_as_text_never_run() -> None:
-    html = render_gift_page(make_page(recipient=XSS_NAME, sender=XSS_FROM, message=XSS_MESSAGE))
+@pytest.mark.parametrize("photo", [False, True], ids=["cover-art", "photo-cover"])
+def test_xss_in_names_and_public_message_is_shown_as_text_never_run(photo: bool) -> None:
+    html = render_gift_page(make_page(recipient=XSS_NAME, sender=XSS_FROM, message=XSS_MESSAGE, photo=photo))
     assert find_executable_markup(html) == []
     assert html.count("<script") == 1  # the JSON-LD data block only
     assert "A song for &lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html
