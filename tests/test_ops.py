@@ -15,6 +15,8 @@ from builder.ops.metrics import percentile, summarise_ledger
 from builder.site.build import BuildOptions, Site
 from tests.board_fixtures import copy_content
 from tests.fakes.chat_api import ChatCompletionsFake, ChatConfig
+from tests.support.browser import axe_violations, describe_violations, open_page, screenshot
+from tests.support.html_checks import validate_html5
 
 PRIVATE = {
     "buyer": "Rosalind Quentin-Harrow",
@@ -139,6 +141,28 @@ def test_ops_page_shows_the_figures_and_no_private_field(faulty_ledger, tmp_path
             data = path.read_bytes().lower()
             for value in PRIVATE.values():
                 assert value.lower().encode() not in data, (path, value)
+
+
+@pytest.mark.browser
+def test_ops_page_with_data_is_valid_html5_and_accessible(faulty_ledger, tmp_path: Path, serve_static, chromium
+                                                          ) -> None:
+    ledger_dir, _out, _refs = faulty_ledger
+    content = copy_content(tmp_path / "board")
+    out = tmp_path / "board-site"
+    Site(BuildOptions(content=content, out=out, cache_dir=tmp_path / "cache", ledger=ledger_dir)).build()
+    assert validate_html5([out / "ops" / "index.html"]) == []
+    server = serve_static(out, "/board/")
+    for scheme in ("light", "dark"):
+        context = chromium.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+        page = context.new_page()
+        try:
+            report = open_page(page, server.url_for("ops/"))
+            assert report.problems == []
+            violations = axe_violations(page)
+            assert violations == [], describe_violations(violations)
+            screenshot(page, tmp_path, f"ops-{scheme}")
+        finally:
+            context.close()
 
 
 def test_percentile_is_nearest_rank() -> None:
