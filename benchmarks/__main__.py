@@ -1,7 +1,9 @@
 """`make bench` / `python -m benchmarks [NAME …]`: run the benchmarks, print their tables, write results/latest.md.
 
 Names: build, sanitizer, gifts, giftpage, intake. Environment: BENCH_QUICK=1 (small corpus, one run each),
-BENCH_RUNS=N, BENCH_PAGES=N, BENCH_NO_PEERS=1 (Giftboard only), BENCH_NO_INSTALL=1 (never install the peers venv).
+BENCH_RUNS=N, BENCH_PAGES=N, BENCH_NO_PEERS=1 (Giftboard only), BENCH_NO_INSTALL=1 (never install the peers venv),
+BENCH_WAIT_QUIET=S (wait up to S seconds in all, before the benches, for other work to leave the CPUs idle;
+default 120).
 """
 
 from __future__ import annotations
@@ -15,7 +17,16 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks.common import RESULTS_DIR, NotAvailable, Progress, Table, machine_lines, quick
+from benchmarks.common import (
+    RESULTS_DIR,
+    NotAvailable,
+    Progress,
+    Table,
+    machine_lines,
+    quick,
+    quiet_budget,
+    wait_for_quiet,
+)
 
 BENCHES: dict[str, str] = {
     "build": "benchmarks.build",
@@ -100,11 +111,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if results is None and not quick():
         results = RESULTS_DIR
     started = time.perf_counter()
+    budget = quiet_budget()
     sections: dict[str, str] = {}
     summaries: dict[str, list[list[str]]] = {}
     for name in names:
         progress.line(f"{TITLES[name]} …")
-        header = machine_lines() + (["- BENCH_QUICK=1: small corpus, one run each"] if quick() else [])
+        waited = time.monotonic()
+        busy = wait_for_quiet(progress, budget)
+        budget = max(0.0, budget - (time.monotonic() - waited))
+        header = machine_lines(busy) + (["- BENCH_QUICK=1: small corpus, one run each"] if quick() else [])
         tables = run_bench(name, progress)
         text = section(name, tables, header)
         sections[name] = text

@@ -211,6 +211,49 @@ def storage_of(path: Path) -> str:
         return "unknown"
 
 
+# -- quiet machine --------------------------------------------------------------------------------------------
+
+
+def cpu_busy(sample_s: float = 1.0) -> float:
+    """Fraction of all CPUs busy (not idle or iowait) over `sample_s`, from /proc/stat; 0.0 when unknown."""
+
+    def read() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text(encoding="utf-8").split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return idle, sum(fields)
+
+    try:
+        idle1, total1 = read()
+        time.sleep(sample_s)
+        idle2, total2 = read()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    total = total2 - total1
+    return 0.0 if total <= 0 else 1.0 - (idle2 - idle1) / total
+
+
+def quiet_budget() -> float:
+    """Seconds a whole run may spend waiting for quiet: BENCH_WAIT_QUIET (default 120; 0 in quick mode)."""
+    return float(os.environ.get("BENCH_WAIT_QUIET", "0" if quick() else "120"))
+
+
+def wait_for_quiet(progress: Progress, max_wait_s: float, *, busy_below: float = 0.25) -> float:
+    """Wait (at most `max_wait_s`) until other work leaves the CPUs mostly idle; returns the busy fraction seen.
+
+    A bench then runs anyway, and its header says how busy the machine was.
+    """
+    deadline = time.monotonic() + max_wait_s
+    busy = cpu_busy()
+    announced = False
+    while busy >= busy_below and time.monotonic() < deadline:
+        if not announced:
+            progress.line(f"other work keeps {busy:.0%} of the CPUs busy: waiting up to {max_wait_s:.0f} s for quiet")
+            announced = True
+        time.sleep(4)
+        busy = cpu_busy()
+    return busy
+
+
 # -- machine --------------------------------------------------------------------------------------------------
 
 
@@ -234,13 +277,15 @@ def memory_gib() -> str:
     return "unknown"
 
 
-def machine_lines() -> list[str]:
+def machine_lines(busy: float | None = None) -> list[str]:
     scratch_base = SHM if SHM.is_dir() else WORK_DIR
+    other = "" if busy is None else f"; other work kept {busy:.0%} of the CPUs busy just before it"
     return [
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {os.cpu_count()} cores (`nproc` {len(os.sched_getaffinity(0))}), {cpu_model()}, "
         f"{memory_gib()} RAM, {platform.system()} {platform.release()}",
-        f"- Python {platform.python_version()} ({sys.executable}); load average before this bench "
-        f"{os.getloadavg()[0]:.2f} (other work on the machine skews the figures)",
+        f"- Python {platform.python_version()} ({sys.executable})",
+        f"- load average before this bench {os.getloadavg()[0]:.2f}{other} (other work on the machine skews "
+        "wall-clock figures)",
         f"- files: built on {storage_of(scratch_base)} at {scratch_base}; repository disk {storage_of(REPO_ROOT)}",
     ]
