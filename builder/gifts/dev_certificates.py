@@ -7,7 +7,6 @@ extended key usage (emailProtection) are ones the C2PA trust model accepts. `mak
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +14,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from builder.atomic_files import atomic_write
 
 CHAIN_FILE = "chain.pem"  # signing certificate first, then the root CA
 KEY_FILE = "signer.key"  # PKCS#8 PEM, mode 0600
@@ -32,8 +33,8 @@ def ensure_dev_chain(path: Path = DEFAULT_DEV_DIR) -> tuple[bytes, bytes]:
             return chain_pem, key_pem
     chain_pem, key_pem, _root_key = create_dev_chain()  # the root key is not kept: the chain is remade instead
     path.mkdir(parents=True, exist_ok=True)
-    _write_private(key_path, key_pem)
-    _write_atomic(chain_path, chain_pem)
+    atomic_write(key_path, key_pem, mode=0o600)
+    atomic_write(chain_path, chain_pem)
     return chain_pem, key_pem
 
 
@@ -105,17 +106,3 @@ def _still_valid(chain_pem: bytes) -> bool:
         return False
     deadline = datetime.now(UTC) + _RENEW_BEFORE
     return len(certificates) >= 2 and all(c.not_valid_after_utc > deadline for c in certificates)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-    os.replace(temp, path)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_bytes(data)
-    os.replace(temp, path)

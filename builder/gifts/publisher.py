@@ -22,6 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Protocol
 
+from builder.atomic_files import fsync_dir, write_synced
 from builder.errors import BuildError
 from builder.gifts.contracts import MediaFile, PublishedGift
 
@@ -89,13 +90,13 @@ class LocalPublisher:
         staging.mkdir()
         try:
             for name, data in contents.items():
-                _write_synced(staging / name, data)
-            _fsync_dir(staging)
+                write_synced(staging / name, data)
+            fsync_dir(staging)
             if scan is not None:
                 for name in sorted(contents):
                     scan(name, (staging / name).read_bytes())
             _move_into_place(staging, target)
-            _fsync_dir(self.gifts_dir)
+            fsync_dir(self.gifts_dir)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
@@ -181,18 +182,3 @@ def _renameat2() -> Callable[..., int] | None:
     function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     function.restype = ctypes.c_int
     return function  # type: ignore[no-any-return]
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with path.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

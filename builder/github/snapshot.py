@@ -7,14 +7,13 @@ token, never an e-mail address.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from builder.atomic_files import atomic_write
 from builder.errors import SourceError
 
 SNAPSHOT_VERSION = 1
@@ -160,17 +159,7 @@ def dumps(snapshot: Snapshot) -> str:
 
 def write_snapshot(snapshot: Snapshot, path: Path) -> Path:
     """Write atomically: a temp file beside the target, then os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=".snapshot-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(dumps(snapshot))
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, dumps(snapshot).encode("utf-8"))
     return path
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +24,8 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from builder.atomic_files import atomic_write as write_atomically
+from builder.atomic_files import fsync_dir
 from builder.errors import JobError
 from builder.jobs.states import State, check_transition
 
@@ -89,27 +90,9 @@ def new_ref() -> str:
     return "ord_" + secrets.token_hex(8)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write beside the target, fsync, rename over it, fsync the folder: readers see old or new, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    """Ledger files are private to the machine's user and durable before the caller answers anyone."""
+    write_atomically(path, data, mode=0o600)
 
 
 def _iso(ts: float) -> str:
@@ -343,7 +326,7 @@ class Ledger:
 
     def delete_envelope(self, ref: str) -> None:
         self.envelope_path(ref).unlink(missing_ok=True)
-        _fsync_dir(self.envelopes)
+        fsync_dir(self.envelopes)
 
     # idempotency index -----------------------------------------------------------------------------
     def _key_path(self, key_hash: str) -> Path:

@@ -10,6 +10,8 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+
+from builder.atomic_files import atomic_write
 from pathlib import Path
 
 MANIFEST_VERSION = 1
@@ -80,7 +82,6 @@ class Manifest:
         )
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = {
             "version": MANIFEST_VERSION,
             "out": self.out,
@@ -90,9 +91,7 @@ class Manifest:
             "outputs": self.outputs,
             "timing": self.timing,
         }
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
-        os.replace(temporary, path)
+        atomic_write(path, json.dumps(data, sort_keys=True).encode(), durable=False)  # a cache
 
     def outputs_intact(self, out: Path) -> bool:
         """True when every file the last build wrote is still there, unmodified."""

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from builder.atomic_files import atomic_write
 from builder.content.loader import Loader
 from builder.content.models import ARCHIVE_KINDS
 from builder.content.references import check_references
@@ -31,14 +32,6 @@ class LiveResult:
             f" (+{len(self.written) - 4} more)" if len(self.written) > 4 else ""
         )
         return f"rebuilt {what} in {self.seconds * 1000:.0f} ms"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "wb") as stream:
-        stream.write(data)
-    os.replace(temporary, path)
 
 
 class LiveSite:
@@ -96,7 +89,7 @@ class LiveSite:
         outputs.extend(renderer.render_indexes(self.site.generated_at()))
         out = self.site.options.out
         for rendered in outputs:
-            write_atomic(out / rendered.path, rendered.data)
+            atomic_write(out / rendered.path, rendered.data, durable=False)  # a preview: rebuilt if lost
         return LiveResult(written=[r.path for r in outputs], seconds=time.perf_counter() - started)
 
     def reload_archive_page(self, path: Path) -> Page | None:
