@@ -301,3 +301,14 @@ def test_a_flaky_predictions_api_fails_retryably_or_succeeds() -> None:
                 assert (error.category, error.retryable) == ("http_5xx", True)
                 outcomes.add("retry")
     assert outcomes == {"ok", "retry"}
+
+
+@pytest.mark.parametrize(
+    "first_line", ["Title: Harbour Lights", "# Harbour Lights", "**Title:** Harbour Lights", '"Harbour Lights"']
+)
+def test_chat_titles_are_read_from_common_first_line_shapes(first_line: str) -> None:
+    from builder.gifts.providers.chat import parse_completion
+
+    answer = {"choices": [{"message": {"content": f"{first_line}\n\n[Verse 1]\nla la"}}]}
+    lyrics = parse_completion(answer, model="m")
+    assert (lyrics.title, lyrics.text) == ("Harbour Lights", "[Verse 1]\nla la")

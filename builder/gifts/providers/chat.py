@@ -78,7 +78,7 @@ def parse_completion(answer: Any, *, model: str) -> Lyrics:
     lines = [line.rstrip() for line in content.strip().splitlines()]
     if len(lines) < 2:
         raise permanent("lyrics", "malformed", "lyrics too short")
-    title = re.sub(r"^(?:#+\s*|title\s*:\s*)", "", lines[0].strip(), flags=re.IGNORECASE).strip(" *\"'“”")
+    title = re.sub(r"^[#*_\s]*(?:title\s*:)?[*_\s]*", "", lines[0], flags=re.IGNORECASE).strip(" *_\"'“”")
     text = "\n".join(lines[1:]).strip()
     if not title or len(title) > MAX_TITLE_CHARS or not text or len(text) > MAX_LYRICS_CHARS:
         raise permanent("lyrics", "malformed", "title or lyrics out of bounds")
