@@ -112,7 +112,8 @@ def test_invalid_json_and_non_utf8_bodies_are_order_errors() -> None:
 
 
 def test_cover_photo_must_be_base64_of_a_jpeg_png_or_webp() -> None:
-    assert sample_order(cover_photo=_png_b64()).cover_photo_bytes().startswith(b"\x89PNG")
+    photo = sample_order(cover_photo=_png_b64()).cover_photo_bytes()
+    assert photo is not None and photo.startswith(b"\x89PNG")
     with pytest.raises(OrderError, match="cover_photo: must be base64"):
         parse_order(order_dict(cover_photo="%%%not base64%%%"))
     with pytest.raises(OrderError, match="cover_photo: must be a JPEG, PNG or WebP image"):

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -59,7 +60,7 @@ class _Run:
         """Generate, check, and regenerate with a fresh seed up to `bound` times; then raise the violation."""
         violation: GuardViolation | None = None
         for regeneration in range(bound + 1):
-            result = self.timed(stage, provider, lambda n=regeneration: make(guard.reseed(brief, n), n))
+            result = self.timed(stage, provider, partial(make, guard.reseed(brief, regeneration), regeneration))
             try:
                 check(result)
                 return result

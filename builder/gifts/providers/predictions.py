@@ -166,7 +166,7 @@ def _duration(data: bytes, extension: str) -> float:
     try:
         if extension == "wav":
             with wave.open(io.BytesIO(data)) as reader:
-                return reader.getnframes() / float(reader.getframerate())
+                return float(reader.getnframes()) / float(reader.getframerate())
         import mutagen
 
         found = mutagen.File(io.BytesIO(data))
