@@ -287,3 +287,16 @@ def test_a_surname_that_is_also_a_word_of_the_page_does_not_hold_the_order(tmp_p
     token = _token()
     produce_gift(order, token, out_dir=tmp_path, providers=OFFLINE, generated_at=WHEN, c2pa=NO_C2PA)
     assert (tmp_path / "gifts" / token / "index.html").is_file()
+
+
+def test_a_failing_provider_call_names_its_stage_provider_and_duration(tmp_path: Path) -> None:
+    from collections import deque
+
+    with ChatCompletionsFake(ChatConfig(statuses=deque([400]))) as fake:
+        with pytest.raises(ProviderError) as caught:
+            produce_gift(sample_order(), _token(), out_dir=tmp_path, providers=_chat_providers(fake),
+                         generated_at=WHEN, c2pa=NO_C2PA)
+    error = caught.value
+    assert (error.stage, error.provider, error.retryable, error.category) == (
+        "lyrics", "chat-completions", False, "http_4xx")
+    assert error.seconds is not None and error.seconds >= 0

@@ -42,12 +42,12 @@ class Deadline:
 
 def retryable(stage: str, category: str, detail: str = "", retry_after: float | None = None) -> ProviderError:
     text = f"{stage} provider: {category}" + (f" ({detail})" if detail else "")
-    return ProviderError(text, retryable=True, category=category, retry_after=retry_after)
+    return ProviderError(text, retryable=True, category=category, retry_after=retry_after, stage=stage)
 
 
 def permanent(stage: str, category: str, detail: str = "") -> ProviderError:
     text = f"{stage} provider: {category}" + (f" ({detail})" if detail else "")
-    return ProviderError(text, retryable=False, category=category)
+    return ProviderError(text, retryable=False, category=category, stage=stage)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
