@@ -95,6 +95,7 @@ def send(
     headers: dict[str, str] | None = None,
     json_body: Any = None,
     max_bytes: int = MAX_JSON_BYTES,
+    follow_redirects: bool = False,
 ) -> tuple[httpx.Response, bytes]:
     """One request, read in full within the deadline. Raises ProviderError (`timeout` once the request may
     have reached the server: its outcome is unknown; `connect` when it never left)."""
@@ -103,7 +104,8 @@ def send(
         raise retryable(stage, "timeout", "deadline passed")
     timeout = httpx.Timeout(remaining, connect=min(timeouts.connect_s, remaining))
     try:
-        with client.stream(method, url, headers=headers, json=json_body, timeout=timeout) as response:
+        with client.stream(method, url, headers=headers, json=json_body, timeout=timeout,
+                           follow_redirects=follow_redirects) as response:
             body = bytearray()
             for chunk in response.iter_bytes():
                 body += chunk

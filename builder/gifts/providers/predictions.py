@@ -137,7 +137,8 @@ class PredictionsAudioProvider:
             raise permanent("audio", "malformed", "no output URL")
         same_origin = urlsplit(url)[:2] == urlsplit(self.base_url)[:2]
         response, data = send(client, "GET", url, stage="audio", deadline=deadline, timeouts=self.timeouts,
-                              headers=self._headers() if same_origin else None, max_bytes=MAX_AUDIO_BYTES)
+                              headers=self._headers() if same_origin else None, max_bytes=MAX_AUDIO_BYTES,
+                              follow_redirects=True)  # file hosts redirect to CDNs; httpx drops auth cross-origin
         error = error_for_status("audio", response)
         if error is not None:
             raise error
