@@ -22,6 +22,7 @@ from builder.gifts.content_credentials import C2paSettings, c2pa_settings_from_e
 from builder.gifts.contracts import AudioClip, Brief, CoverArt, GiftPage, Lyrics, ProviderTiming, PublishedGift
 from builder.gifts.media import prepare_media
 from builder.gifts.order import Order
+from builder.gifts.page import render_gift_page
 from builder.gifts.providers.base import PredictionCallback, Providers
 from builder.gifts.publisher import LocalPublisher
 
@@ -128,8 +129,6 @@ def _render(order: Order, token: str, lyrics: Lyrics, audio: AudioClip, cover: C
             generated_at: datetime, c2pa: C2paSettings | None) -> tuple[dict[str, bytes], frozenset[str]]:
     """Media and page as name → bytes, in memory (nothing is written until the guard has read it all), and
     the words of the same page rendered with placeholders for every order text: the template's own words."""
-    from builder.gifts.page import render_gift_page
-
     settings = c2pa if c2pa is not None else c2pa_settings_from_env()
     media = prepare_media(art=cover, audio=audio, photo=order.cover_photo_bytes(), c2pa=settings)
     page = GiftPage(
