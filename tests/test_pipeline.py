@@ -300,3 +300,25 @@ def test_a_failing_provider_call_names_its_stage_provider_and_duration(tmp_path:
     assert (error.stage, error.provider, error.retryable, error.category) == (
         "lyrics", "chat-completions", False, "http_4xx")
     assert error.seconds is not None and error.seconds >= 0
+
+
+def test_remote_providers_end_to_end_publish_and_keep_keys_out_of_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = "sk-live-DO-NOT-LOG-1234"
+    token = _token()
+    with ChatCompletionsFake() as chat, PredictionsFake(PredictionsConfig(polls_to_finish=2)) as predictions:
+        providers = select_providers({
+            "GIFT_LYRICS_BASE_URL": chat.url, "GIFT_LYRICS_API_KEY": key,
+            "GIFT_AUDIO_BASE_URL": predictions.url, "GIFT_AUDIO_API_KEY": key, "GIFT_AUDIO_POLL_S": "0.01",
+        })
+        with caplog.at_level(logging.DEBUG):
+            gift = produce_gift(sample_order(), token, out_dir=tmp_path, providers=providers, generated_at=WHEN,
+                                c2pa=NO_C2PA)
+    page = (tmp_path / "gifts" / token / "index.html").read_text()
+    assert "A Song Made Of Light" in page
+    assert [(t.stage, t.provider) for t in gift.timings] == [
+        ("lyrics", "chat-completions"), ("audio", "predictions"), ("cover", "offline")]
+    assert chat.authorization == [f"Bearer {key}"]
+    assert key not in caplog.text and "Bearer" not in caplog.text
+    _assert_no_private_value(sample_order(), tmp_path)
