@@ -21,7 +21,7 @@ def _png_b64() -> str:
 
 
 def test_the_design_example_order_parses_from_bytes_str_and_dict() -> None:
-    for raw in (order_json(), order_json().decode(), order_dict()):
+    for raw in (order_json(), order_json().decode(), order_dict(), "\ufeff".encode() + order_json()):
         order = parse_order(raw)
         assert order.recipient.display_name == "Maya"
         assert order.style.genre == "folk"

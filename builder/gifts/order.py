@@ -204,7 +204,7 @@ def parse_order(raw: bytes | str | dict[str, Any]) -> Order:
                 raw = raw.decode("utf-8")
             except UnicodeDecodeError:
                 raise OrderError(["body: must be UTF-8 JSON"]) from None
-        return Order.model_validate_json(raw)
+        return Order.model_validate_json(raw.removeprefix("\ufeff"))  # a BOM some editors write
     except ValidationError as error:
         raise OrderError(_field_errors(error)) from None
 
