@@ -283,3 +283,22 @@ def test_names_in_other_scripts_are_matched_as_words_or_substrings_as_the_script
     japanese = sample_order(recipient={"display_name": "陽子", "full_name": "陽子 佐藤"}, story="静かな話。")
     with pytest.raises(GuardViolation):
         check_text(japanese, "佐藤さんへの歌", "lyrics")  # particles attach to the name
+
+
+def test_mp3_id3_tags_in_utf16_are_searched() -> None:
+    from mutagen.id3 import ID3, TIT2
+
+    tags = ID3()
+    tags.add(TIT2(encoding=1, text="for Jonathan Example"))  # encoding 1: UTF-16 with a BOM
+    buffer = io.BytesIO()
+    tags.save(buffer)
+    frames = b"\xff\xfb\x90\x00" + bytes(300_000)
+    assert _bytes_category(frames) == ""
+    assert _bytes_category(buffer.getvalue() + frames) == "private_value"
+
+
+def test_flac_vorbis_comments_are_searched() -> None:
+    comment = "ARTIST=Jonathan Exämple".encode()
+    vorbis = struct.pack("<I", 4) + b"test" + struct.pack("<I", 1) + struct.pack("<I", len(comment)) + comment
+    blocks = b"\x00" + (34).to_bytes(3, "big") + bytes(34) + b"\x84" + len(vorbis).to_bytes(3, "big") + vorbis
+    assert _bytes_category(b"fLaC" + blocks + bytes(50_000)) == "private_value"

@@ -1,9 +1,10 @@
 """Split media files into metadata and coded payload, so the guard reads the parts that can carry text closely.
 
-Text hides in PNG text/ICC/EXIF chunks, RIFF INFO/XMP/C2PA chunks (WAV, WebP), JPEG APPn/COM segments, and
-bytes appended after the end of an image. Compressed pixel data and PCM samples are "payload": the guard
-still reads them for plain ASCII/UTF-8 text, but not in every encoding (random bytes decode as endless
-nonsense, which costs seconds and proves nothing). Unknown formats are metadata from end to end.
+Text hides in PNG text/ICC/EXIF chunks, RIFF INFO/XMP/C2PA chunks (WAV, WebP), JPEG APPn/COM segments, FLAC
+metadata blocks, MP3 ID3/APE tags, and bytes appended after the end of an image. Compressed pixel data, PCM
+samples and audio frames are "payload": the guard still reads them for plain ASCII/UTF-8 text, but not in
+every encoding (random bytes decode as endless nonsense, which costs seconds and proves nothing). Unknown
+formats are metadata from end to end.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class Parts:
 
 
 def split(data: bytes) -> Parts:
-    """Metadata and payload of a PNG, RIFF (WAV, WebP) or JPEG file; anything else is all metadata."""
+    """Metadata and payload of a PNG, RIFF (WAV, WebP), JPEG, FLAC or MP3 file; anything else is all metadata."""
     try:
         if data.startswith(PNG_SIGNATURE):
             return _png(data)
@@ -32,6 +33,10 @@ def split(data: bytes) -> Parts:
             return _riff(data)
         if data[:3] == b"\xff\xd8\xff":
             return _jpeg(data)
+        if data[:4] == b"fLaC":
+            return _flac(data)
+        if data[:3] == b"ID3" or data[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+            return _mp3(data)
     except (IndexError, ValueError):
         pass  # a damaged container: read all of it closely
     return Parts(metadata=[data])
@@ -99,6 +104,32 @@ def _jpeg(data: bytes) -> Parts:
         offset += 2 + length
     parts.metadata.append(data[offset:])
     return parts
+
+
+def _flac(data: bytes) -> Parts:
+    """FLAC: metadata blocks (Vorbis comments, pictures, application data) up to the last-block flag."""
+    offset = 4
+    while offset + 4 <= len(data):
+        header = data[offset]
+        offset += 4 + int.from_bytes(data[offset + 1 : offset + 4], "big")
+        if header & 0x80:
+            break
+    return Parts(metadata=[data[:offset]], payload=[data[offset:]])
+
+
+MP3_TAIL = 64 * 1024  # ID3v1, Lyrics3 and APEv2 tags live at the end of the file
+
+
+def _mp3(data: bytes) -> Parts:
+    """MP3: the ID3v2 tag at the start and the last 64 KB (trailing tags) are metadata; frames are payload."""
+    start = 0
+    if data[:3] == b"ID3" and len(data) >= 10:
+        size = 0
+        for byte in data[6:10]:  # a syncsafe integer: seven bits per byte
+            size = (size << 7) | (byte & 0x7F)
+        start = 10 + size + (10 if data[5] & 0x10 else 0)  # header, tag, optional footer
+    tail = max(start, len(data) - MP3_TAIL)
+    return Parts(metadata=[data[:start], data[tail:]], payload=[data[start:tail]])
 
 
 def _inflate(payload: bytes) -> bytes:
