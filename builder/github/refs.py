@@ -1,8 +1,10 @@
 """`owner/repo#N` in Markdown text becomes a link to the issue or pull request, with its live state and title.
 
-A markdown-it-py core rule after inline parsing: it splits text tokens (never code, never text already
-inside a link) so that the output is plain `<a>` and `<span>` with `class`/`title`, which the project's
-nh3 policy keeps.
+A post-processor of the Markdown engine's HTML (see `builder.markup.Plugin`): it links references in text, never
+in code, preformatted blocks or text already inside a link, so that the output is plain `<a>` and `<span>` with
+`class`/`title`, which the project's nh3 policy keeps. The engine escapes every `&`, `<`, `>` and `"` of the text,
+so what is not a tag is text, and an escape (`&lt;`) ends in `;`, which the pattern never takes as part of a
+reference.
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ import re
 from collections.abc import Callable, Iterator
 
 from markdown_it import MarkdownIt
-from markdown_it.rules_core import StateCore
-from markdown_it.token import Token
 
 from builder.github.snapshot import LinkedIssue, Snapshot
 
@@ -20,6 +20,9 @@ from builder.github.snapshot import LinkedIssue, Snapshot
 REF = re.compile(r"(?<![\w/.@-])(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)#(?P<number>[0-9]+)\b")
 STATE_LABELS = {"open": "open", "closed": "closed", "merged": "merged", "draft": "draft", "missing": "not found"}
 WEB_URL = "https://github.com"
+QUICK = re.compile(r"/[A-Za-z0-9_.-]+#[0-9]")  # a cheap test for pages with no reference at all
+TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)[^>]*>")
+SKIP = frozenset({"a", "code", "pre"})  # text inside these is never linked
 
 
 def issue_url(ref: str, issue: LinkedIssue | None = None) -> str:
@@ -33,63 +36,48 @@ def iter_refs(text: str) -> Iterator[re.Match[str]]:
     return REF.finditer(text)
 
 
-def _ref_tokens(ref: str, issue: LinkedIssue | None) -> list[Token]:
-    link = Token("link_open", "a", 1)
+def _escape(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def ref_html(ref: str, issue: LinkedIssue | None) -> str:
+    """The link for one reference: `<a href class [title]>ref [<span class>state</span>]</a>`."""
     classes = "gh-ref" + (f" gh-ref-{issue.state}" if issue else "")
-    link.attrs = {"href": issue_url(ref, issue), "class": classes}
-    if issue is not None and issue.title:
-        link.attrs["title"] = issue.title
-    label = Token("text", "", 0, content=ref)
-    tokens = [link, label]
-    if issue is not None:
-        state_open = Token("html_inline", "", 0)
-        state_open.content = f'<span class="gh-state gh-state-{issue.state}">'
-        state_text = Token("text", "", 0, content=STATE_LABELS[issue.state])
-        state_close = Token("html_inline", "", 0, content="</span>")
-        tokens += [Token("text", "", 0, content=" "), state_open, state_text, state_close]
-    tokens.append(Token("link_close", "a", -1))
-    return tokens
+    title = f' title="{_escape(issue.title)}"' if issue is not None and issue.title else ""
+    state = (f' <span class="gh-state gh-state-{issue.state}">{STATE_LABELS[issue.state]}</span>'
+             if issue is not None else "")
+    return f'<a href="{_escape(issue_url(ref, issue))}" class="{classes}"{title}>{ref}{state}</a>'
 
 
-def _split(token: Token, snapshot: Snapshot | None) -> list[Token]:
-    pieces: list[Token] = []
-    position = 0
-    for match in iter_refs(token.content):
-        if match.start() > position:
-            pieces.append(Token("text", "", 0, content=token.content[position : match.start()]))
+def link_refs(html: str, snapshot: Snapshot | None) -> str:
+    """`html` (the engine's output) with every `owner/repo#N` in text outside links and code linked."""
+    if "#" not in html or QUICK.search(html) is None or REF.search(html) is None:
+        return html
+
+    def link(match: re.Match[str]) -> str:
         ref = match.group(0)
-        pieces.extend(_ref_tokens(ref, snapshot.issue(ref) if snapshot else None))
-        position = match.end()
-    if not pieces:
-        return [token]
-    if position < len(token.content):
-        pieces.append(Token("text", "", 0, content=token.content[position:]))
-    return pieces
+        return ref_html(ref, snapshot.issue(ref) if snapshot else None)
+
+    pieces: list[str] = []
+    position = 0
+    skipping = 0
+    for tag in TAG.finditer(html):
+        text = html[position : tag.start()]
+        pieces.append(REF.sub(link, text) if text and not skipping and "#" in text else text)
+        pieces.append(tag.group(0))
+        position = tag.end()
+        if tag.group(2).lower() in SKIP:
+            skipping = max(0, skipping + (-1 if tag.group(1) else 1))
+    text = html[position:]
+    pieces.append(REF.sub(link, text) if text and not skipping and "#" in text else text)
+    return "".join(pieces)
 
 
-def refs_plugin(snapshot: Snapshot | None) -> Callable[[MarkdownIt], None]:
-    """A markdown-it plugin linking `owner/repo#N`; decorated from `snapshot` when it has the item."""
+def refs_plugin(snapshot: Snapshot | None) -> Callable[[str], str]:
+    """A Markdown plugin linking `owner/repo#N`; decorated from `snapshot` when it has the item."""
 
-    def link_refs(state: StateCore) -> None:
-        for block in state.tokens:
-            if block.type != "inline" or not block.children:
-                continue
-            children: list[Token] = []
-            depth = 0
-            for child in block.children:
-                if child.type == "link_open":
-                    depth += 1
-                elif child.type == "link_close":
-                    depth -= 1
-                if child.type == "text" and depth == 0 and "#" in child.content:
-                    children.extend(_split(child, snapshot))
-                else:
-                    children.append(child)
-            block.children = children
-
-    def plugin(md: MarkdownIt) -> None:
-        # our html_inline tokens are written here, not parsed from the source, so "html": False still holds
-        md.core.ruler.after("inline", "github_refs", link_refs)
+    def plugin(html: str) -> str:
+        return link_refs(html, snapshot)
 
     return plugin
 
