@@ -263,7 +263,8 @@ def rebuild_table(progress: Progress, ours: Tool, pages: list[corpus.SourcePage]
             table.add("one-file title change in `serve` (index pages too)", seconds(took), "—",
                       "fresh (page and archive index)" if fresh else "MISSED: stale page or index")
     table.notes.append("the CLI figures include Python start-up and imports (about "
-                       f"{seconds(python_startup())} for `python -m builder --help` here)")
+                       f"{seconds(python_startup())} for `python -m builder --help` here); the largest third-party "
+                       f"imports of `python -m builder build` (-X importtime, cumulative): {import_hotspots()}")
     return table
 
 
@@ -280,6 +281,33 @@ def no_change_in_process(ours: Tool, n_runs: int) -> float | None:
             Site(options).build()
             times.append(time.perf_counter() - began)
     return median(times)
+
+
+def import_hotspots(limit: int = 6) -> str:
+    """The third-party packages `python -m builder build` imports first, by cumulative import time (-X importtime)."""
+    ran = run_timed([sys.executable, "-X", "importtime", "-m", "builder", "build", "--help"], env=giftboard_env())
+    own = ("builder", "benchmarks", "__main__", "encodings", "_", "site", "runpy")
+    stack: list[tuple[int, bool]] = []  # (depth, is third-party) of the enclosing imports, innermost last
+    found: list[tuple[int, str]] = []
+    for line in reversed(ran.stderr.splitlines()):  # importtime prints children before their parent
+        parts = line.split("|")
+        if len(parts) != 3 or not parts[1].strip().isdigit():
+            continue
+        name = parts[2].rstrip()
+        depth = len(name) - len(name.lstrip())
+        name = name.strip()
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        third_party = not name.startswith(own) and name.split(".")[0] not in sys.stdlib_module_names
+        if third_party and not any(outer for _depth, outer in stack):
+            found.append((int(parts[1]), name))
+        stack.append((depth, third_party))
+    found.sort(reverse=True)
+    return ", ".join(f"{name} {micros_ms(us)}" for us, name in found[:limit])
+
+
+def micros_ms(us: int) -> str:
+    return f"{us / 1000:.0f} ms"
 
 
 def python_startup() -> float:
