@@ -203,6 +203,8 @@ def scratch(name: str) -> Iterator[Path]:
 
 def storage_of(path: Path) -> str:
     """'tmpfs' or the file system type (and device) holding `path`, for the results header."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
     try:
         out = subprocess.run(["df", "--output=fstype,source", str(path)], capture_output=True, text=True,
                              check=True).stdout.split("\n")[1].split()
