@@ -19,6 +19,7 @@ from benchmarks.common import (
     Progress,
     Ran,
     Table,
+    hotspots,
     median,
     python_path,
     quick,
@@ -253,7 +254,9 @@ def rebuild_table(progress: Progress, ours: Tool, pages: list[corpus.SourcePage]
         table.add("one-file change in `serve` (incremental path)", "not available", "< 50 ms",
                   "no incremental API exposed by the builder yet")
     else:
-        mid, stale_serve, how, title_change = serve
+        mid, stale_serve, how, title_change, profile = serve
+        table.notes.append(f"one body edit through `LiveSite.apply` under cProfile, largest cumulative times in "
+                           f"builder/ (they nest): {profile}")
         verdict = "met" if mid < ONE_FILE_SERVE_TARGET and not stale_serve else "MISSED"
         table.add(f"one-file change in `serve` ({how})", seconds(mid), "< 50 ms",
                   verdict + (f" ({stale_serve} stale)" if stale_serve else ""))
@@ -334,7 +337,7 @@ def incremental_api() -> Callable[[Path, Path, Path], Callable[[set[Path]], obje
 
 
 def measure_incremental(progress: Progress, ours: Tool, pages: list[corpus.SourcePage],
-                        n_runs: int) -> tuple[float, int, str, tuple[float, bool] | None] | None:
+                        n_runs: int) -> tuple[float, int, str, tuple[float, bool] | None, str] | None:
     start = incremental_api()
     if start is None:
         return None
@@ -358,9 +361,13 @@ def measure_incremental(progress: Progress, ours: Tool, pages: list[corpus.Sourc
             target = lesson_html(out, page.slug)
             if not target.is_file() or marker not in target.read_text(encoding="utf-8"):
                 stale += 1
+        page = pages[19 % len(pages)]
+        source = corpus.giftboard_page_path(content, page)
+        source.write_text(source.read_text(encoding="utf-8") + "\nProfiled edit.\n", encoding="utf-8")
+        profile = hotspots(lambda: rebuild({source}), "/builder/", skip=frozenset({"apply"}))
         title_change = change_title(rebuild, content, out, pages[7 % len(pages)])
     how = "in-process `LiveSite.apply`" + (f", {full} fell back to a full build" if full else "")
-    return median(times), stale, how, title_change
+    return median(times), stale, how, title_change, profile
 
 
 def change_title(rebuild: Callable[[set[Path]], object], content: Path, out: Path,

@@ -186,6 +186,30 @@ def tail(text: str, lines: int = 12) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+# -- profiles -------------------------------------------------------------------------------------------------
+
+
+def hotspots(action: Callable[[], object], inside: str, *, skip: frozenset[str] = frozenset(), limit: int = 6) -> str:
+    """Run `action` under cProfile; the largest cumulative times of functions whose file path contains `inside`."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    action()
+    profiler.disable()
+    entries = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    rows = []
+    for (filename, _line, name), (_cc, _nc, _tt, cum, _callers) in entries.items():
+        where = filename.replace(os.sep, "/")
+        if inside not in where or name in skip or name.startswith("<"):
+            continue
+        module = where.split(inside, 1)[1].removesuffix(".py").replace("/", ".")
+        rows.append((cum, f"{module}.{name}"))
+    rows.sort(reverse=True)
+    return ", ".join(f"`{name}` {cum * 1000:.0f} ms" for cum, name in rows[:limit])
+
+
 # -- scratch folders ------------------------------------------------------------------------------------------
 
 
