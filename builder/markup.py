@@ -246,6 +246,7 @@ HEADING = re.compile(r"<h([23])>(.*?)</h\1>", re.S)
 TAG = re.compile(r"<[^>]*>")
 SOURCEPOS_TAG = re.compile(r'<(/?)([a-z0-9]+)(?: [^>]*?data-sourcepos="(\d+):\d+-(\d+):\d+")?[^>]*>')
 TASK_TAG = re.compile(r'<(/?)(ul|ol|li)\b([^>]*)>|<input type="checkbox"( checked="")? disabled="" /> (\n<p>)?')
+MISSED_TASK = re.compile(r"<li>(\n<p>)?\[([ xX])\] ")
 TASK_INPUT = '<input class="task-list-item-checkbox"{} disabled="disabled" type="checkbox">'
 
 
@@ -306,6 +307,21 @@ def _task_lists(html: str) -> str:
         position = end
     pieces.append(html[position:])
     return "".join(pieces)
+
+
+def _missed_tasks(html: str, text: str) -> str:
+    """Items cmark-gfm's tasklist extension misses (inside a blockquote) in the form it gives the others.
+
+    An item whose text still starts with `[ ] ` or `[x] ` was written so, unless the bracket was escaped or an
+    entity (then markdown-it did not make it a task either), which is why such pages are left alone."""
+    if "\\[" in text or "&#" in text or "&lbrack;" in text or "&lsqb;" in text:
+        return html
+
+    def checkbox(match: re.Match[str]) -> str:
+        checked = ' checked=""' if match.group(2) != " " else ""
+        return f'<li><input type="checkbox"{checked} disabled="" /> ' + (match.group(1) or "")
+
+    return MISSED_TASK.sub(checkbox, html)
 
 
 def _link_blocks(source: str) -> list[tuple[int, int]]:
@@ -385,6 +401,8 @@ class Markdown:
             html = plugin(html)
         if "<h2>" in html or "<h3>" in html:
             html = _heading_ids(html)
+        if "<li>" in html and "] " in html:
+            html = _missed_tasks(html, text)
         if '<input type="checkbox"' in html:
             html = _task_lists(html)
         return html

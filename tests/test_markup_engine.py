@@ -227,6 +227,9 @@ EDGE_CASES: dict[str, str] = {
     "task lists": "- [ ] todo\n- [x] done\n- [X] upper\n- [ ]nospace\n- not a task\n\n1. [ ] ordered\n",
     "loose task list": "- [ ] a\n\n- [x] b\n  more\n\n  para\n",
     "nested task list": "3) [ ] d\n   - [X] e\n   - f\n",
+    "task lists in quotes": "> - [ ] a\n> - [x] b\n\n1. > 1. [X] c\n>\n>    para\n\n> - [x] l\n>\n> - m\n",
+    "escaped task markers": "- \\[ ] a\n- &#91;x] b\n- [x]\n\n> - \\[x] d\n",
+    "tab after a task marker": "- [x]\tc\n",
     "refs in text code and links": (
         "See acme/giftboard#12, `acme/giftboard#12`, [acme/giftboard#12](https://e.org) and "
         "https://github.com/acme/giftboard#12 and docs/acme/giftboard#12 and *acme/giftboard#4*.\n\n"
@@ -234,6 +237,7 @@ EDGE_CASES: dict[str, str] = {
     ),
     "refs beside entities": "&lt;acme/giftboard#6&gt; &amp;acme/giftboard#6 \"acme/giftboard#6\"\n",
     "refs with an escaped hash": "a/b\\#6 a/b&#35;6\n",
+    "backslash before a ref": "x \\acme/giftboard#6\n",
     "html entities": "&copy; &amp; &lt;b&gt; &#35; &#x41; &nbsp;x &bogus; &#0; \\* \\< \\&amp;\n",
     "raw html inline": "Use <b>bold</b>, <span title=\"*x*\">s</span>, <!-- c -->, <?pi?>, <!DOCTYPE x> & </p>.\n",
     "raw html blocks": "<div>\n*hi*\n</div>\n\n<script>\nalert(1)\n\n[x](y.md)\n</script>\n\n<!--\n\n*c*\n-->\n",
@@ -268,6 +272,10 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, str, str]] = {
         "markdown-it's refs rule ran before escapes and entities were joined into the text, so `a/b\\#6` and "
         "`a/b&#35;6` happened to stay unlinked; the engine's post-processor sees the text `a/b#6` and links it",
         "'a/b#6 a/b#6'", 'class="gh-ref"'),
+    "backslash before a ref": (
+        "the same token split: markdown-it cut `\\acme/giftboard#6` after `\\a` and linked `cme/giftboard#6`, a "
+        "wrong reference; the engine links `acme/giftboard#6`",
+        "https://github.com/cme/giftboard/issues/6", "https://github.com/acme/giftboard/pull/6"),
     "internationalised host": (
         "markdown-it writes a non-ASCII host in punycode, cmark percent-encodes its UTF-8; browsers parse both to "
         "the same URL (the WHATWG URL parser decodes the host and applies IDNA)",
@@ -280,6 +288,10 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, str, str]] = {
         "GFM needs a pipe in the delimiter row of a one-column table (`| a |` over `| --- |`); markdown-it "
         "accepts `| a` over `---`, which cmark reads as a setext heading. Both are valid Markdown readings",
         "<table>", '<h2 id="-a">'),
+    "tab after a task marker": (
+        "markdown-it's tasklists plugin accepts `[x]` followed by a tab but then drops the marker without drawing "
+        "the checkbox; cmark-gfm draws the checkbox",
+        "<li class=\"task-list-item\">\n'\\tc'", 'type="checkbox"'),
     "invalid percent escape": (
         "markdown-it encodes a `%` that is not followed by two hex digits as `%25`, cmark leaves it; browsers "
         "read a stray `%` literally either way",
