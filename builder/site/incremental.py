@@ -10,9 +10,9 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from builder.atomic_files import atomic_write
-from pathlib import Path
 
 MANIFEST_VERSION = 1
 

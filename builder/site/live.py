@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,8 +78,7 @@ class LiveSite:
         if problems:
             return LiveResult(problems=problems)
         renderer = self.site.renderer
-        renderer.content = content
-        renderer._bodies.clear()
+        renderer.replace_content(content)
         outputs: list[Rendered] = [renderer.render_page(page) for page in pages]
         problems = [problem for rendered in outputs for problem in rendered.problems]
         if problems:

@@ -66,6 +66,11 @@ class SiteRenderer:
         self._bodies: dict[str, tuple[Markup, list[Diagnostic]]] = {}
 
     # -- fragments -----------------------------------------------------------------------------
+    def replace_content(self, content: Content) -> None:
+        """Render from an updated content graph (serve's incremental path); drops cached bodies."""
+        self.content = content
+        self._bodies.clear()
+
     def body(self, page: Page, *, from_url: str | None = None) -> tuple[Markup, list[Diagnostic]]:
         """A page's Markdown body as sanitized HTML, with links made relative to `from_url`."""
         at = page.url if from_url is None else from_url
