@@ -12,20 +12,25 @@ from builder import __version__, commands
 from builder.errors import GiftboardError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def verb_names() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_"))
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, just that verb's module is imported (start-up time matters for `build`)."""
     parser = argparse.ArgumentParser(prog="python -m builder", description=__doc__)
     parser.add_argument("--version", action="version", version=f"giftboard {__version__}")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        if module_info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"builder.commands.{module_info.name}")
-        module.register(verbs)
+    for name in verb_names():
+        if only is None or name == only:
+            importlib.import_module(f"builder.commands.{name}").register(verbs)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verb = argv[0] if argv and argv[0] in verb_names() else None
+    parser = build_parser(only=verb)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)

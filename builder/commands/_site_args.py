@@ -6,8 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from builder.site.build import BuildOptions
-from builder.site.environment import TEMPLATES_DIR
+from builder.site.options import TEMPLATES_DIR, BuildOptions
 
 
 def add_site_arguments(parser: argparse.ArgumentParser, *, output: bool = True) -> None:

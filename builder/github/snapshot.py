@@ -15,10 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from builder.atomic_files import atomic_write
 from builder.errors import SourceError
+from builder.github.location import MAX_AGE, SNAPSHOT_NAME, default_path
+
+__all__ = ["MAX_AGE", "SNAPSHOT_NAME", "default_path"]  # re-exported: callers import them from here too
 
 SNAPSHOT_VERSION = 1
-SNAPSHOT_NAME = "github-snapshot.json"
-MAX_AGE = timedelta(hours=24)
 
 IssueState = Literal["open", "closed", "merged", "draft", "missing"]
 
@@ -146,10 +147,6 @@ def parse_time(value: str) -> datetime:
 
 def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def default_path(cache_dir: Path) -> Path:
-    return cache_dir / SNAPSHOT_NAME
 
 
 def dumps(snapshot: Snapshot) -> str:

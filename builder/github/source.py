@@ -15,8 +15,6 @@ from pathlib import Path
 from builder.content.loader import load_content
 from builder.content.source import FrontMatterError, parse_yaml
 from builder.errors import SourceError
-from builder.github.client import GitHubReader, GitHubSettings
-from builder.github.collect import collect_snapshot
 from builder.github.links import wanted_from_content
 from builder.github.snapshot import MAX_AGE, Snapshot, default_path, read_snapshot, write_snapshot
 
@@ -47,6 +45,10 @@ def site_repository(content_root: Path) -> str | None:
 def sync(content_root: Path, *, snapshot_path: Path, env: Mapping[str, str] | None = None,
          now: datetime | None = None) -> SyncResult:
     """Read everything the content links from GitHub and write the snapshot atomically."""
+    # PyGithub and requests take ~100 ms to import: only a sync pays for them, never an offline build
+    from builder.github.client import GitHubReader, GitHubSettings
+    from builder.github.collect import collect_snapshot
+
     content = load_content(content_root)
     settings = GitHubSettings.from_env(content.config.repository, env)
     reader = GitHubReader(settings)
@@ -99,12 +101,4 @@ def resolve_snapshot(content_root: Path, *, offline: bool, cache_dir: Path, now:
     return None
 
 
-def snapshot_state(cache_dir: Path, now: datetime | None = None) -> str:
-    """A cheap key (no parsing) that changes when the snapshot is rewritten or becomes stale."""
-    path = default_path(cache_dir)
-    try:
-        stat = path.stat()
-    except OSError:
-        return "none"
-    age = (now or datetime.now(UTC)).timestamp() - stat.st_mtime
-    return f"{stat.st_mtime_ns}:{stat.st_size}:{'stale' if age > MAX_AGE.total_seconds() else 'fresh'}"
+

@@ -17,38 +17,21 @@ from builder.content.loader import load_content
 from builder.content.structure import Content, Page
 from builder.errors import ContentError, Diagnostic
 from builder.github.board import GitHubLayer
-from builder.github.source import snapshot_state
 from builder.markup import Markdown
 from builder.ops.page import OPS_URL, ops_outputs
 from builder.progress import Advance, progress
-from builder.site.environment import TEMPLATES_DIR, make_environment
+from builder.site.environment import make_environment
+from builder.site.freshness import quick_key, up_to_date
 from builder.site.incremental import Manifest, record_outputs, text_hash, tree_stat_key, walk_files
 from builder.site.render import ASSETS, Rendered, SiteRenderer, output_path
+from builder.site.options import BuildOptions
 from builder.site.writer import StagedSite
 
 PARALLEL_THRESHOLD = 96  # below this many pages, forking workers costs more than it saves
 PROGRESS_THRESHOLD = 500  # a bar for builds that take long enough to watch
 KEEP_FOLDERS = ("gifts",)  # written by the gift publisher, never by a board build
 
-
-@dataclass(frozen=True)
-class BuildOptions:
-    content: Path
-    out: Path
-    templates: Path = TEMPLATES_DIR
-    strict: bool = False
-    offline: bool = False
-    cache_dir: Path = Path(".cache")
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    incremental: bool = True
-    base_url: str | None = None  # overrides site.yaml's base_url
-    fallback_base_url: str | None = None  # used when site.yaml has none (CI derives the Pages URL)
-    ledger: Path | None = None  # the gift ledger the ops page reports on
-
-    @property
-    def manifest_path(self) -> Path:
-        key = hashlib.blake2b(str(self.out.resolve()).encode(), digest_size=6).hexdigest()
-        return self.cache_dir / f"build-manifest-{key}.json"
+__all__ = ["BuildOptions", "BuildReport", "Site"]
 
 
 @dataclass
@@ -102,15 +85,7 @@ class Site:
 
     # -- load ----------------------------------------------------------------------------------
     def quick_key(self) -> str:
-        options = self.options
-        extra = "|".join(map(str, (
-            __version__, options.strict, options.offline, options.templates.resolve(), options.base_url,
-            options.fallback_base_url, snapshot_state(options.cache_dir),
-        )))
-        roots = [options.content.resolve(), options.templates.resolve()]
-        if options.ledger is not None:  # the ops page is only as fresh as the ledger it reads
-            roots += [options.ledger.resolve() / "orders", options.ledger.resolve() / "audit"]
-        return tree_stat_key(*roots, extra=extra)
+        return quick_key(self.options)
 
     def load(self) -> None:
         """Read content and templates and check every reference; raise ContentError with every problem."""
@@ -244,7 +219,7 @@ class Site:
         out = options.out.resolve()
         manifest = Manifest.load(options.manifest_path, out)
         quick_key = self.quick_key()
-        if options.incremental and manifest.quick_key == quick_key and manifest.outputs_intact(out):
+        if up_to_date(options, manifest, quick_key):
             self.report.up_to_date = True
             self.report.pages = sum(1 for path in manifest.pages)
             self.phases.mark("check")

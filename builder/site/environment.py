@@ -9,7 +9,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
 from builder.errors import BuildError
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
+from builder.site.options import TEMPLATES_DIR
 
 
 def human_date(value: date | datetime) -> str:

@@ -1,0 +1,30 @@
+"""What one build is asked to do; light to import, so a no-change build can answer before loading anything."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    content: Path
+    out: Path
+    templates: Path = TEMPLATES_DIR
+    strict: bool = False
+    offline: bool = False
+    cache_dir: Path = Path(".cache")
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    incremental: bool = True
+    base_url: str | None = None  # overrides site.yaml's base_url
+    fallback_base_url: str | None = None  # used when site.yaml has none (CI derives the Pages URL)
+    ledger: Path | None = None  # the gift ledger the ops page reports on
+
+    @property
+    def manifest_path(self) -> Path:
+        key = hashlib.blake2b(str(self.out.resolve()).encode(), digest_size=6).hexdigest()
+        return self.cache_dir / f"build-manifest-{key}.json"
