@@ -83,7 +83,9 @@ class LiveSite:
         problems = [problem for rendered in outputs for problem in rendered.problems]
         if problems:
             return LiveResult(problems=problems)
-        outputs.extend(renderer.render_indexes(self.site.generated_at()))
+        # a body edit cannot change titles, dates or URLs, so the index pages and sitemap stay as they are;
+        # the feed can (an entry without a summary is summarised from its body)
+        outputs.append(renderer.feed_output(self.site.generated_at()))
         out = self.site.options.out
         for rendered in outputs:
             atomic_write(out / rendered.path, rendered.data, durable=False)  # a preview: rebuilt if lost

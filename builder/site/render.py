@@ -218,9 +218,13 @@ class SiteRenderer:
                 )
             )
         outputs.append(Rendered(NOT_FOUND_PAGE, self.render_404()))
-        outputs.append(Rendered("feed.xml", self.render_feed(archive, generated_at)))
+        outputs.append(self.feed_output(generated_at, archive))
         outputs.append(Rendered("sitemap.xml", self.render_sitemap()))
         return outputs
+
+    def feed_output(self, generated_at: datetime, archive: list[ArchiveKindView] | None = None) -> Rendered:
+        """The Atom feed: the one index whose text comes from page bodies (summaries fall back to them)."""
+        return Rendered("feed.xml", self.render_feed(archive or self.archive_views(), generated_at))
 
     def render_404(self) -> bytes:
         # served at any depth: only an absolute base URL is right everywhere; without one, the site root
