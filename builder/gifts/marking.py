@@ -48,7 +48,8 @@ def encode_image(image: Image.Image, image_format: ImageFormat, *, digital_sourc
     xmp = disclosure_xmp(digital_source_type) if digital_source_type else None
     out = io.BytesIO()
     if image_format == "WEBP":
-        clean.save(out, "WEBP", quality=quality, method=6, exif=b"", icc_profile=None, **_xmp(xmp))
+        # method 4 (libwebp's default) instead of 6: ~45 ms less per 1024² cover for ~7% more bytes, paid per order
+        clean.save(out, "WEBP", quality=quality, method=4, exif=b"", icc_profile=None, **_xmp(xmp))
     elif image_format == "JPEG":
         clean.save(out, "JPEG", quality=quality, optimize=True, progressive=True, subsampling="4:2:0",
                    exif=b"", icc_profile=None, **_xmp(xmp))
