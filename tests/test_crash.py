@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 import pytest
@@ -124,7 +125,9 @@ def test_real_gift_work_processes_survive_sigkill(tmp_path: Path) -> None:
     from tests.test_gift_cli import PRIVATE, valid_order
 
     rng = random.Random(int(os.environ.get("CRASH_SEED", "5")))
-    chat = ChatCompletionsFake(ChatConfig(latency_s=0.05, error_rate=0.2, seed=rng.randrange(1 << 30))).start()
+    # three 503s first, so the audit shows retries even when a fast run publishes before any kill lands
+    chat = ChatCompletionsFake(ChatConfig(latency_s=0.05, error_rate=0.2, seed=rng.randrange(1 << 30),
+                                          statuses=deque([503, 503, 503]))).start()
     env = {**os.environ, "GIFT_ENVELOPE_KEY": Fernet.generate_key().decode(), "GIFT_LEASE_S": "1.0",
            "GIFT_RETRY_BASE_S": "0.05", "GIFT_RETRY_CAP_S": "0.3", "GIFT_MAX_ATTEMPTS": "1000",
            "GIFT_LYRICS_BASE_URL": chat.url, "GIFT_LYRICS_API_KEY": "sk-test", "GIFT_LYRICS_TIMEOUT_S": "5",
