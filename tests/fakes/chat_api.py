@@ -13,8 +13,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.loopback import LoopbackServer
 
 
 def altered(value: str, rng: random.Random) -> str:
@@ -38,11 +40,10 @@ class ChatConfig:
     seed: int = 0
 
 
-class ChatCompletionsFake(ThreadingHTTPServer):
-    daemon_threads = True
+class ChatCompletionsFake(LoopbackServer):
 
     def __init__(self, config: ChatConfig | None = None) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.config = config or ChatConfig()
         self.rng = random.Random(self.config.seed)
         self.lock = threading.Lock()
@@ -57,20 +58,6 @@ class ChatCompletionsFake(ThreadingHTTPServer):
     def prompts(self) -> list[str]:
         """Every message text received, system and user."""
         return [m.get("content", "") for body in self.requests for m in body.get("messages", [])]
-
-    def start(self) -> ChatCompletionsFake:
-        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-
-    def __enter__(self) -> ChatCompletionsFake:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         config = self.config

@@ -7,14 +7,15 @@ import random
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.fakes.loopback import LoopbackServer
 
 
-class FlakyProvider(ThreadingHTTPServer):
-    daemon_threads = True
+class FlakyProvider(LoopbackServer):
 
     def __init__(self, *, failure_rate: float = 0.2, max_latency_s: float = 0.15, seed: int = 0) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.failure_rate, self.max_latency_s = failure_rate, max_latency_s
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
@@ -27,10 +28,6 @@ class FlakyProvider(ThreadingHTTPServer):
 
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # a SIGKILLed worker hangs up mid-request: expected here, not worth a traceback
-
-    def start(self) -> FlakyProvider:
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-        return self
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -20,10 +20,11 @@ import time
 import wave
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tests.fakes.chat_api import altered
+from tests.fakes.loopback import LoopbackServer
 
 
 @dataclass
@@ -60,11 +61,10 @@ def tiny_wav(seconds: float = 1.0, rate: int = 8000, info: bytes = b"") -> bytes
     return data
 
 
-class PredictionsFake(ThreadingHTTPServer):
-    daemon_threads = True
+class PredictionsFake(LoopbackServer):
 
     def __init__(self, config: PredictionsConfig | None = None) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.config = config or PredictionsConfig()
         self.rng = random.Random(self.config.seed)
         self.lock = threading.Lock()
@@ -83,20 +83,6 @@ class PredictionsFake(ThreadingHTTPServer):
     @property
     def prompts(self) -> list[str]:
         return [json.dumps(body, ensure_ascii=False) for body in self.inputs]
-
-    def start(self) -> PredictionsFake:
-        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-
-    def __enter__(self) -> PredictionsFake:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def create(self, body: dict[str, Any], key: str) -> tuple[int, dict[str, Any]]:
         with self.lock:
