@@ -190,3 +190,35 @@ def test_intake_pushes_every_accepted_order_to_the_ledger_branch(tmp_path: Path)
     result = remote_files(remote, "ledger", tmp_path)
     assert sorted(p.stem for p in (result / "orders").iterdir()) == sorted(refs)
     assert sorted(p.stem for p in (result / "envelopes").iterdir()) == sorted(refs)
+
+
+def test_a_stale_writer_never_moves_an_order_record_back(tmp_path: Path) -> None:
+    """The intake pushes `queued` (seq 2); a run pushes `running` then `published` (seq 4); the intake's next
+    push carries its stale copy with a new run id. The published record must survive, and the audit keep
+    every line."""
+    remote = bare(tmp_path, "ledger.git")
+    intake, run = ledger_sync(remote, tmp_path / "intake"), ledger_sync(remote, tmp_path / "run")
+
+    def record(root: Path, state: str, seq: int, **extra: object) -> None:
+        (root / "orders").mkdir(exist_ok=True)
+        (root / "orders" / "ord_1.json").write_text(json.dumps({"state": state, "seq": seq, **extra}))
+        (root / "audit").mkdir(exist_ok=True)
+        with (root / "audit" / "ord_1.jsonl").open("a") as log:
+            log.write(json.dumps({"to": state, "seq": seq}) + "\n")
+
+    intake.transaction(lambda root: record(root, "queued", 2), "accepted")
+    run.transaction(lambda root: record(root, "running", 3), "running")
+    run.transaction(lambda root: record(root, "published", 4), "published")
+    # the intake has not pulled since: its dispatch wrote the run id into its own, older copy
+    (tmp_path / "intake" / "orders" / "ord_1.json").write_text(json.dumps({"state": "queued", "seq": 2, "run_id": 7}))
+    intake.push("dispatched")
+    result = remote_files(remote, "ledger", tmp_path)
+    assert json.loads((result / "orders" / "ord_1.json").read_text())["state"] == "published"
+    states = [json.loads(line)["to"] for line in (result / "audit" / "ord_1.jsonl").read_text().splitlines()]
+    assert sorted(states) == ["published", "queued", "running"]
+    # a change without a transition (same seq) is this writer's to make: it wins
+    run.pull()
+    (tmp_path / "run" / "orders" / "ord_1.json").write_text(json.dumps({"state": "published", "seq": 4, "x": 1}))
+    run.push("lease released")
+    result = remote_files(remote, "ledger", tmp_path)
+    assert json.loads((result / "orders" / "ord_1.json").read_text()) == {"state": "published", "seq": 4, "x": 1}

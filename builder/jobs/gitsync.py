@@ -1,17 +1,21 @@
 """Git as durable storage for production: the ledger branch and the private gifts repository.
 
-Every run pulls, changes files, commits and pushes; a rejected push is rebased onto the remote and
-retried. Conflicts are settled by rule, never by hand: audit logs (`*.jsonl`) keep both sides' lines
-(git's union merge), any other file takes this writer's version (it holds the order's lease). The
-remote URL may carry credentials, so it is never printed.
+Every run pulls, changes files, commits and pushes; a rejected push is re-applied onto the remote and
+retried. Conflicts are settled by rule, never by hand: audit logs (`*.jsonl`) keep both sides' lines,
+order records (`orders/*.json`) keep the version that has committed more transitions (`seq`), so a stale
+writer can never move an order back (published → queued), and any other file takes this writer's
+version. The remote URL may carry credentials, so it is never printed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
+import shlex
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -77,7 +81,16 @@ class GitSync:
         info = self.workdir / ".git" / "info"
         info.mkdir(parents=True, exist_ok=True)
         (info / "exclude").write_text("".join(f"{p}\n" for p in [*self.ignore, ".*.tmp"]))
-        (info / "attributes").write_text("*.jsonl merge=union\n")
+        self._configure()
+
+    def _configure(self) -> None:
+        """Merge rules: audit logs keep both sides' lines; order records go to `record_merge` (by `seq`)."""
+        info = self.workdir / ".git" / "info"
+        info.mkdir(parents=True, exist_ok=True)
+        (info / "attributes").write_text("*.jsonl merge=union\norders/*.json merge=giftboard-record\n")
+        driver = f"{shlex.quote(sys.executable)} -m builder.jobs.record_merge %A %B"
+        self._git("config", "merge.giftboard-record.name", "keep the order record with more transitions")
+        self._git("config", "merge.giftboard-record.driver", driver)
 
     def _fetch(self) -> bool:
         """Fetch the branch; False when the remote does not have it yet."""
@@ -108,7 +121,9 @@ class GitSync:
         if not self._has("HEAD"):
             self._git("reset", "-q", "--hard", self._remote_ref())
             return
-        # in a rebase, "theirs" is the commit being replayed: this writer's version wins a text conflict
+        self._configure()
+        # in a rebase, "theirs" is the commit being replayed: this writer's version wins a text conflict;
+        # order records are merged by their own driver (the version with more transitions wins)
         if self._git("rebase", "-q", "-X", "theirs", self._remote_ref(), check=False).returncode == 0:
             return
         self._git("rebase", "--abort", check=False)
@@ -131,6 +146,8 @@ class GitSync:
             if name.endswith(".jsonl") and path.exists():
                 theirs = path.read_bytes().splitlines(keepends=True)
                 data = b"".join(theirs + [line for line in data.splitlines(keepends=True) if line not in theirs])
+            elif is_order_record(name) and path.exists():
+                data = newer_record(path.read_bytes(), data)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
         self._commit_pending("sync: re-applied after a conflicting concurrent write")
@@ -187,6 +204,23 @@ class GitGiftsPublisher:
 
     def takedown(self, token: str, remove: Callable[[Path, str], None]) -> None:
         self.sync.transaction(lambda root: remove(root, token), "take a gift down")
+
+
+def is_order_record(name: str) -> bool:
+    return name.startswith("orders/") and name.endswith(".json")
+
+
+def record_seq(data: bytes) -> int:
+    try:
+        return int(json.loads(data).get("seq", 0))
+    except (ValueError, TypeError, AttributeError):
+        return -1  # unreadable: any readable version wins
+
+
+def newer_record(theirs: bytes, ours: bytes) -> bytes:
+    """Of two versions of one order record, the one with more committed transitions; ours on a tie (we hold
+    the lock or lease that let us change it without a transition, e.g. a renewed lease or a run id)."""
+    return theirs if record_seq(theirs) > record_seq(ours) else ours
 
 
 def ledger_sync(remote: str, workdir: Path) -> GitSync:

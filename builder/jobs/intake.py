@@ -71,6 +71,8 @@ def create_app(
                 after_accept(f"{ref}: accepted")
             if dispatcher is not None:
                 dispatch_order(ledger, ref, dispatcher)
+                if after_accept is not None:  # publish the run id now, not with the next order
+                    after_accept(f"{ref}: dispatched")
         except JobError as error:
             log.warning("%s: recorded, not yet enqueued (%s); reconcile will", ref, error)
 
