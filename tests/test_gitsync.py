@@ -222,3 +222,9 @@ def test_a_stale_writer_never_moves_an_order_record_back(tmp_path: Path) -> None
     run.push("lease released")
     result = remote_files(remote, "ledger", tmp_path)
     assert json.loads((result / "orders" / "ord_1.json").read_text()) == {"state": "published", "seq": 4, "x": 1}
+    # reconcile saw `running` (seq 3), expired its lease and wrote retry_wait (seq 4) while the run published
+    # (seq 4): equal transitions, and a published order is never undone
+    (tmp_path / "intake" / "orders" / "ord_1.json").write_text(json.dumps({"state": "retry_wait", "seq": 4}))
+    intake.push("reconcile: lease expired")
+    result = remote_files(remote, "ledger", tmp_path)
+    assert json.loads((result / "orders" / "ord_1.json").read_text())["state"] == "published"

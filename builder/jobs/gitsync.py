@@ -210,17 +210,23 @@ def is_order_record(name: str) -> bool:
     return name.startswith("orders/") and name.endswith(".json")
 
 
-def record_seq(data: bytes) -> int:
+FINAL_STATES = ("published", "taken_down")
+
+
+def record_rank(data: bytes) -> tuple[int, int]:
+    """(committed transitions, 1 if the order is published or taken down): what decides between versions."""
     try:
-        return int(json.loads(data).get("seq", 0))
+        record = json.loads(data)
+        return int(record.get("seq", 0)), int(record.get("state") in FINAL_STATES)
     except (ValueError, TypeError, AttributeError):
-        return -1  # unreadable: any readable version wins
+        return -1, 0  # unreadable: any readable version wins
 
 
 def newer_record(theirs: bytes, ours: bytes) -> bytes:
-    """Of two versions of one order record, the one with more committed transitions; ours on a tie (we hold
-    the lock or lease that let us change it without a transition, e.g. a renewed lease or a run id)."""
-    return theirs if record_seq(theirs) > record_seq(ours) else ours
+    """Of two versions of one order record, the one with more committed transitions; on a tie, a published
+    or taken-down order (a reconcile that expired a run which had just published must not undo it), else
+    ours (we hold the lock or lease that let us change it without a transition: a renewed lease, a run id)."""
+    return theirs if record_rank(theirs) > record_rank(ours) else ours
 
 
 def ledger_sync(remote: str, workdir: Path) -> GitSync:
