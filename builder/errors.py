@@ -92,7 +92,11 @@ class MediaError(GiftboardError):
 
 
 class JobError(GiftboardError):
-    """Raised for ledger and queue problems (unknown ref, illegal transition, lost lease)."""
+    """Raised for ledger and queue problems (unknown ref, illegal transition, lost lease, git sync)."""
+
+
+class EnvelopeError(JobError):
+    """Raised when an order's encrypted envelope is missing or cannot be opened: no retry can fix it."""
 
 
 def relative_path(path: Path, root: Path | None = None) -> str:

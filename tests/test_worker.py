@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from builder.errors import GuardViolation, ProviderError
+from builder.errors import EnvelopeError, GuardViolation, JobError, ProviderError
 from builder.gifts.contracts import PublishedGift
 from builder.jobs.accept import accept_order
 from builder.jobs.envelope import Envelope
@@ -306,3 +306,27 @@ def test_real_pipeline_with_a_leaky_provider_holds_the_order_and_leaks_nothing(
     for secret in PRIVATE:
         assert secret.casefold() not in seen
         assert secret.encode() not in stored
+
+
+def test_a_failed_git_sync_is_retried_but_an_unreadable_envelope_fails(
+    ledger: Ledger, envelope: Envelope, tmp_path: Path
+) -> None:
+    """A JobError from the ledger or git (a push rejected, a lock busy) is transient; only an envelope that
+    cannot be opened is final."""
+    sync_ref, envelope_ref = submit(ledger, envelope, 2)
+    calls: dict[str, int] = {}
+
+    def processor(context: JobContext) -> PublishedGift:
+        calls[context.ref] = calls.get(context.ref, 0) + 1
+        if context.ref == sync_ref and calls[context.ref] == 1:
+            raise JobError("git push failed on main: rejected")
+        if context.ref == envelope_ref:
+            raise EnvelopeError("envelope cannot be opened with this GIFT_ENVELOPE_KEY")
+        return publishing(context)
+
+    worker(ledger, envelope, processor, tmp_path).run(until_idle=True)
+    assert ledger.get(sync_ref).state == State.PUBLISHED
+    assert ("running", "retry_wait") in transitions(ledger, sync_ref)
+    assert any(e.get("reason") == "ledger_unavailable" for e in ledger.audit(sync_ref))
+    failed = ledger.get(envelope_ref)
+    assert failed.state == State.FAILED and failed.reason == "envelope_unreadable" and failed.attempts == 1

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from builder.errors import ConfigError, JobError
+from builder.errors import ConfigError, EnvelopeError
 
 DEMO_KEY_PATH = Path(".data/envelope.key")
 
@@ -41,7 +41,7 @@ class Envelope:
         try:
             return self._fernet.decrypt(sealed)
         except InvalidToken:
-            raise JobError("envelope cannot be opened with this GIFT_ENVELOPE_KEY") from None
+            raise EnvelopeError("envelope cannot be opened with this GIFT_ENVELOPE_KEY") from None
 
     def fingerprint(self, data: bytes) -> str:
         """Keyed hash of private bytes: equal inputs compare equal, and the ledger learns nothing else."""

@@ -26,7 +26,7 @@ from filelock import FileLock, Timeout
 
 from builder.atomic_files import atomic_write as write_atomically
 from builder.atomic_files import fsync_dir
-from builder.errors import JobError
+from builder.errors import EnvelopeError, JobError
 from builder.jobs.states import State, check_transition
 
 Clock = Callable[[], float]
@@ -322,7 +322,7 @@ class Ledger:
         try:
             return self.envelope_path(ref).read_bytes()
         except FileNotFoundError:
-            raise JobError(f"{ref}: envelope missing") from None
+            raise EnvelopeError(f"{ref}: envelope missing") from None
 
     def delete_envelope(self, ref: str) -> None:
         self.envelope_path(ref).unlink(missing_ok=True)

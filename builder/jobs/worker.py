@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from builder.errors import BuildError, GuardViolation, JobError, MediaError, OrderError, ProviderError
+from builder.errors import (
+    BuildError,
+    EnvelopeError,
+    GuardViolation,
+    JobError,
+    MediaError,
+    OrderError,
+    ProviderError,
+)
 from builder.gifts.contracts import PublishedGift
 from builder.jobs.envelope import Envelope
 from builder.jobs.ledger import JobRecord, Ledger
@@ -94,8 +102,10 @@ def _classify(error: BaseException) -> Outcome:
         return Outcome(State.FAILED, reason="media_rejected")  # e.g. the cover photo: a retry cannot fix it
     if isinstance(error, BuildError):
         return Outcome(State.FAILED, reason="render_error")
-    if isinstance(error, JobError):
+    if isinstance(error, EnvelopeError):
         return Outcome(State.FAILED, reason="envelope_unreadable")
+    if isinstance(error, JobError):  # a busy ledger lock, a git fetch or push that failed: try again later
+        return Outcome(State.RETRY_WAIT, reason="ledger_unavailable", retryable=True)
     # an unexpected bug: retry (bounded by max attempts); its text may hold order data, so only the type
     return Outcome(State.RETRY_WAIT, reason=f"internal_{type(error).__name__}", retryable=True)
 
