@@ -162,3 +162,26 @@ def test_template_error_names_the_template_line(tmp_path, content, capsys):
     assert result.code == 1
     assert "gate.html:1:" in result.err and "nothing" in result.err
     assert not (tmp_path / "site").exists()
+
+
+def test_a_swap_that_fails_puts_the_previous_site_and_its_gifts_back(tmp_path, content, monkeypatch):
+    build(tmp_path, content)
+    gift = tmp_path / "site/gifts/tok/index.html"
+    gift.parent.mkdir(parents=True)
+    gift.write_text("a gift")
+    before = (tmp_path / "site/index.html").read_bytes()
+    replace_in(content / "board.md", "launch-gate model", "launch gate model")
+    import builder.site.writer as writer
+
+    real_replace = writer.os.replace
+
+    def failing_replace(source, target):
+        if ".staging-" in str(source) and Path(target).name == "site":
+            raise OSError(28, "No space left on device")
+        return real_replace(source, target)
+
+    monkeypatch.setattr(writer.os, "replace", failing_replace)
+    with pytest.raises(OSError):
+        build(tmp_path, content)
+    assert gift.read_text() == "a gift"
+    assert (tmp_path / "site/index.html").read_bytes() == before

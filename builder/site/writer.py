@@ -53,17 +53,44 @@ class StagedSite:
     def commit(self, keep: tuple[str, ...] = ()) -> None:
         """Swap the staging folder in place of `out`; the old output is removed only after the swap.
 
-        Folders named in `keep` belong to other writers (gift pages) and move across unchanged.
+        Folders named in `keep` belong to other writers (gift pages): they move across unchanged, move back
+        if the swap fails, and anything another writer put into the old output meanwhile is carried over.
         """
-        for name in keep:
-            if (self.out / name).is_dir() and name not in self.written:
-                os.replace(self.out / name, self.root / name)
-        old = None
-        if self.out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-", dir=self.out.parent))
-            os.rmdir(old)
-            os.replace(self.out, old)
-        os.replace(self.root, self.out)
+        moved: list[str] = []
+        old: Path | None = None
+        try:
+            for name in keep:
+                if (self.out / name).is_dir() and name not in self.written:
+                    os.replace(self.out / name, self.root / name)
+                    moved.append(name)
+            if self.out.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-", dir=self.out.parent))
+                os.rmdir(old)
+                os.replace(self.out, old)
+            os.replace(self.root, self.out)
+        except BaseException:
+            self._restore(old, moved)
+            raise
         self._committed = True
         if old is not None:
+            for name in keep:
+                self._carry_over(old / name, self.out / name)
             shutil.rmtree(old, ignore_errors=True)
+
+    def _restore(self, old: Path | None, moved: list[str]) -> None:
+        """Undo a failed swap: the previous output back in place, other writers' folders back inside it."""
+        if old is not None and not self.out.exists():
+            os.replace(old, self.out)
+        for name in moved:
+            if (self.root / name).is_dir() and not (self.out / name).exists():
+                os.replace(self.root / name, self.out / name)
+
+    @staticmethod
+    def _carry_over(source: Path, target: Path) -> None:
+        """Entries another writer created in the old output during the swap (a gift published meanwhile)."""
+        if not source.is_dir():
+            return
+        target.mkdir(exist_ok=True)
+        for child in source.iterdir():
+            if not (target / child.name).exists():
+                os.replace(child, target / child.name)
