@@ -27,7 +27,7 @@ class Brief:
     from_display_name: str
     occasion: str
     style: Style
-    story_hint: str
+    story_hint: str = field(repr=False)  # minimised, but still the buyer's words: never in a repr or log
     seed: int  # deterministic per order, never derived from private values in a reversible way
 
 

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from builder.errors import ConfigError
 from builder.jobs.dispatch import Dispatcher, GitHubDispatcher
 from builder.jobs.envelope import Envelope, load_envelope
 from builder.jobs.generation import pipeline_processor, takedown_page, with_gifts_repo
@@ -47,6 +48,10 @@ class Runtime:
     def _gifts(self, out_dir: Path) -> GitGiftsPublisher | None:
         remote = self.env.get("GIFT_GIFTS_REMOTE", "")
         if not remote:
+            if self.env.get("GITHUB_ACTIONS") == "true" or self.settings.queue == "github":
+                # a page written into the runner's disk would vanish with it while the ledger says published
+                raise ConfigError("GIFT_GIFTS_REMOTE is not set: on Actions gift pages must go to the gifts "
+                                  "repository (set the secret in the gift-production environment)")
             return None
         return GitGiftsPublisher(GitSync(remote, self.env.get("GIFT_GIFTS_BRANCH", "main"), out_dir))
 
