@@ -134,8 +134,9 @@ class LeaseKeeper(threading.Thread):
                         self.lost.set()
                         return
                     self.ledger.update(record, lease_expires_at=self.ledger.clock() + self.lease_s)
-            except JobError:
-                continue  # lock busy: try again before the lease runs out
+            except (JobError, OSError) as error:  # lock busy, a full disk: try again before the lease runs out
+                log.warning("%s: lease renewal failed (%s); retrying", self.ref, type(error).__name__)
+                continue
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -359,7 +360,13 @@ class Worker:
 
         def loop() -> None:
             while not stop.is_set():
-                if self.step():
+                try:
+                    if self.step():
+                        continue
+                except JobError as error:  # the ledger stayed locked: this order's lease will expire and
+                    log.warning("worker step failed (%s); the order is reclaimed when its lease expires",
+                                type(error).__name__)  # reconcile takes it back; keep serving the others
+                    stop.wait(poll_s)
                     continue
                 if until_idle and not self.has_work():
                     return
