@@ -176,11 +176,11 @@ def test_og_image_is_absolute_with_a_public_base_url() -> None:
 
 
 def test_public_base_url_comes_from_the_environment_and_must_be_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GIFT_PUBLIC_BASE_URL", "https://owner.github.io/gifts")
+    monkeypatch.setenv("GIFT_GIFTS_BASE_URL", "https://owner.github.io/gifts")
     page = make_page()
     assert f'content="https://owner.github.io/gifts/gifts/{page.token}/social.jpg"' in render_gift_page(page)
-    monkeypatch.setenv("GIFT_PUBLIC_BASE_URL", 'javascript:alert(1)//"')
-    with pytest.raises(BuildError, match="GIFT_PUBLIC_BASE_URL"):
+    monkeypatch.setenv("GIFT_GIFTS_BASE_URL", 'javascript:alert(1)//"')
+    with pytest.raises(BuildError, match="GIFT_GIFTS_BASE_URL"):
         render_gift_page(page)
 
 

@@ -59,11 +59,11 @@ class _Image:
 
 
 def render_gift_page(page: GiftPage, *, public_base_url: str | None = None) -> str:
-    """The gift's index.html; `public_base_url` (default: env GIFT_PUBLIC_BASE_URL) makes og:image absolute."""
+    """The gift's index.html; `public_base_url` (default: env GIFT_GIFTS_BASE_URL) makes og:image absolute."""
     if public_base_url is None:
-        public_base_url = os.environ.get("GIFT_PUBLIC_BASE_URL", "").strip()
+        public_base_url = os.environ.get("GIFT_GIFTS_BASE_URL", "").strip()
     if public_base_url and not re.fullmatch(r"https?://[^\s\"'<>]+", public_base_url):
-        raise BuildError("GIFT_PUBLIC_BASE_URL must be an http(s) URL")
+        raise BuildError("GIFT_GIFTS_BASE_URL must be an http(s) URL")
     css = _stylesheet("gift.css")
     cover, fallback = _image(page.cover), _image(page.cover_fallback or page.cover)
     small = next((_image(f) for f in page.extra_files if f.name.startswith("cover-") and f.mime == page.cover.mime),
