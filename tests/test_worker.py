@@ -330,3 +330,26 @@ def test_a_failed_git_sync_is_retried_but_an_unreadable_envelope_fails(
     assert any(e.get("reason") == "ledger_unavailable" for e in ledger.audit(sync_ref))
     failed = ledger.get(envelope_ref)
     assert failed.state == State.FAILED and failed.reason == "envelope_unreadable" and failed.attempts == 1
+
+
+def test_an_attempt_that_lost_its_lease_does_not_swap_its_page_in(
+    ledger: Ledger, envelope: Envelope, tmp_path: Path
+) -> None:
+    """Reconcile reclaimed the lease while this attempt was still working: its page must not go live (another
+    worker may have published, or support taken the gift down, since)."""
+    from builder.gifts.publisher import LocalPublisher
+
+    (ref,) = submit(ledger, envelope)
+    out = tmp_path / "site"
+
+    def slow_processor(context: JobContext) -> PublishedGift:
+        with ledger.lock(context.ref):  # what reconcile does to an expired lease, and another worker after it
+            record = ledger.get(context.ref)
+            ledger.update(record, lease_owner="another-worker")
+        return LocalPublisher(out).publish(context.token, {"index.html": b"<p>stale</p>"},
+                                           before_swap=context.ensure_owner)
+
+    worker(ledger, envelope, slow_processor, tmp_path).step()
+    gifts = out / "gifts"
+    assert not gifts.exists() or not any(gifts.iterdir())  # no page, no staging folder left behind
+    assert any(e.get("event") == "lease_lost" for e in ledger.audit(ref))

@@ -84,6 +84,7 @@ def produce_gift(
     known_prediction_id: str | None = None,
     on_prediction_created: PredictionCallback | None = None,
     c2pa: C2paSettings | None = None,
+    before_swap: Callable[[], None] | None = None,
 ) -> PublishedGift:
     """Generate and publish one gift at `out_dir/gifts/<token>/`.
 
@@ -116,7 +117,7 @@ def produce_gift(
     cover = run.guarded("cover", providers.cover.kind, brief, max_regenerations, draw,
                         lambda result: guard.check_bytes(order, result.png, "cover art"))
     files, boilerplate = _render(order, token, lyrics, audio, cover, providers, generated_at, c2pa)
-    return _publish(order, out_dir, token, files, boilerplate, run.timings)
+    return _publish(order, out_dir, token, files, boilerplate, run.timings, before_swap)
 
 
 def _check_lyrics(order: Order, lyrics: Lyrics) -> None:
@@ -157,11 +158,11 @@ def _render(order: Order, token: str, lyrics: Lyrics, audio: AudioClip, cover: C
 
 
 def _publish(order: Order, out_dir: Path, token: str, files: dict[str, bytes], boilerplate: frozenset[str],
-             timings: list[ProviderTiming]) -> PublishedGift:
+             timings: list[ProviderTiming], before_swap: Callable[[], None] | None = None) -> PublishedGift:
     """Stage, guard every file name and every byte as staged on disk, and only then swap the folder in."""
 
     def scan(name: str, data: bytes) -> None:
         guard.check_files(order, {name: data}, boilerplate=boilerplate)
 
-    published = LocalPublisher(out_dir).publish(token, files, scan=scan)
+    published = LocalPublisher(out_dir).publish(token, files, scan=scan, before_swap=before_swap)
     return PublishedGift(token=published.token, url_path=published.url_path, files=published.files, timings=timings)

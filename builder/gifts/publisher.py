@@ -68,21 +68,26 @@ class LocalPublisher:
         return self.gifts_dir / _checked_token(token)
 
     def publish(self, token: str, files: Mapping[str, bytes] | Sequence[MediaFile], index_html: str | None = None,
-                *, scan: ScanHook | None = None) -> PublishedGift:
-        """Stage, scan and swap in a gift's files (name → bytes, or MediaFiles plus `index_html`)."""
+                *, scan: ScanHook | None = None, before_swap: Callable[[], None] | None = None) -> PublishedGift:
+        """Stage, scan and swap in a gift's files (name → bytes, or MediaFiles plus `index_html`).
+
+        `before_swap` runs last, just before the folder goes live; raising there publishes nothing (a worker
+        whose lease was taken away must not bring back a page another worker published or support removed).
+        """
         contents = _contents(files, index_html)
         if "index.html" not in contents:
             raise BuildError("a gift page needs an index.html")
-        self._swap_in(token, contents, scan or self.scan)
+        self._swap_in(token, contents, scan or self.scan, before_swap)
         return PublishedGift(token=token, url_path=f"{GIFTS_DIR}/{token}/", files=sorted(contents), timings=[])
 
     def takedown(self, token: str) -> None:
         """Remove the gift's page and media, leaving the "this gift was removed" page at the same address."""
         from builder.gifts.page import render_removed_page
 
-        self._swap_in(token, {"index.html": render_removed_page().encode("utf-8")}, None)
+        self._swap_in(token, {"index.html": render_removed_page().encode("utf-8")}, None, None)
 
-    def _swap_in(self, token: str, contents: dict[str, bytes], scan: ScanHook | None) -> None:
+    def _swap_in(self, token: str, contents: dict[str, bytes], scan: ScanHook | None,
+                 before_swap: Callable[[], None] | None) -> None:
         target = self.gift_dir(token)
         self.gifts_dir.mkdir(parents=True, exist_ok=True)
         self._sweep_stale_staging()
@@ -95,6 +100,8 @@ class LocalPublisher:
             if scan is not None:
                 for name in sorted(contents):
                     scan(name, (staging / name).read_bytes())
+            if before_swap is not None:
+                before_swap()
             _move_into_place(staging, target)
             fsync_dir(self.gifts_dir)
         finally:

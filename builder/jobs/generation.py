@@ -35,6 +35,7 @@ def pipeline_processor(env: Mapping[str, str] | None = None) -> Processor:
             generated_at=datetime.now(UTC),
             known_prediction_id=context.known_prediction_id,
             on_prediction_created=context.on_prediction_created,
+            before_swap=context.ensure_owner,
         )
 
     return process
@@ -59,6 +60,7 @@ def with_gifts_repo(processor: Processor, publish: Callable[[Callable[[Path], Pu
                 ref=context.ref, token=context.token, attempt=context.attempt, out_dir=root,
                 known_prediction_id=context.known_prediction_id,
                 on_prediction_created=context.on_prediction_created, order_bytes=context.order_bytes,
+                ensure_owner=context.ensure_owner,
             ))
 
         return publish(produce)

@@ -49,6 +49,7 @@ class JobContext:
     known_prediction_id: str | None
     on_prediction_created: Callable[[str], None]
     order_bytes: bytes = field(repr=False)
+    ensure_owner: Callable[[], None] = lambda: None  # raises JobError once this attempt lost its lease
 
 
 Processor = Callable[[JobContext], PublishedGift]
@@ -270,6 +271,13 @@ class Worker:
                     self.ledger.update(current, prediction_id=prediction_id)
                     self.ledger.note(record.ref, "prediction_created", attempt=record.attempts)
 
+        def ensure_owner() -> None:
+            """Right before a page goes live: is this attempt still the order's? (reconcile may have
+            reclaimed a lease that ran out, and another worker published or support took the gift down)"""
+            with self.ledger.lock(record.ref):
+                if keeper.lost.is_set() or not keeper.owns(self.ledger.get(record.ref)):
+                    raise JobError(f"{record.ref}: lease lost before publishing; the page was not swapped in")
+
         try:
             order_bytes = self.envelope.open(self.ledger.read_envelope(record.ref))
             context = JobContext(
@@ -280,6 +288,7 @@ class Worker:
                 known_prediction_id=record.prediction_id or None,
                 on_prediction_created=on_prediction_created,
                 order_bytes=order_bytes,
+                ensure_owner=ensure_owner,
             )
             return Outcome(State.PUBLISHED, gift=self.processor(context))
         except Exception as error:  # every failure becomes a recorded, categorised outcome
