@@ -4,8 +4,8 @@
 `gifts/.staging-*`, are fsynced and scanned (the pipeline passes the guard), then the staging folder
 becomes the gift folder with one rename (first publish) or one atomic exchange (Linux `renameat2`
 RENAME_EXCHANGE; elsewhere two renames). Publishing a token again replaces its page, so a retried job never
-makes a second one. The production backend (a private gifts repository) implements the same `Publisher`
-protocol around a checkout of that repository.
+makes a second one. In production the same publisher writes into a checkout of the private gifts
+repository, which `builder.jobs.gitsync` pulls before and commits and pushes after.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Protocol
 
 from builder.atomic_files import fsync_dir, write_synced
 from builder.errors import BuildError
@@ -40,15 +39,6 @@ ScanHook = Callable[[str, bytes], None]
 def new_gift_token() -> str:
     """A fresh gift token: 192 random bits, URL-safe, independent of any order data."""
     return secrets.token_urlsafe(TOKEN_BYTES)
-
-
-class Publisher(Protocol):
-    """What the pipeline needs from a publishing backend."""
-
-    def publish(self, token: str, files: Mapping[str, bytes] | Sequence[MediaFile], index_html: str | None = None,
-                ) -> PublishedGift: ...
-
-    def takedown(self, token: str) -> None: ...
 
 
 class LocalPublisher:

@@ -50,7 +50,10 @@ class GitHubSettings:
                 "no GitHub repository: set `repository: owner/name` in content/site.yaml or GITHUB_REPOSITORY"
             )
         api_url = (env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
-        max_wait = float(env.get("GIFTBOARD_GITHUB_MAX_WAIT") or 60)
+        try:
+            max_wait = float(env.get("GIFTBOARD_GITHUB_MAX_WAIT") or 60)
+        except ValueError:
+            raise ConfigError("GIFTBOARD_GITHUB_MAX_WAIT must be a number of seconds") from None
         return cls(api_url=api_url, repository=repository, token=env.get("GITHUB_TOKEN", ""), max_wait=max_wait)
 
 

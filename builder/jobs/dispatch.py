@@ -21,7 +21,6 @@ log = logging.getLogger("giftboard.jobs.dispatch")
 API_VERSION = "2022-11-28"
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 # a run that ended without publishing (or was cancelled before it claimed the order) is re-dispatched
-ENDED_WITHOUT_RESULT = frozenset({"cancelled", "failure", "timed_out", "startup_failure", "stale", "skipped"})
 
 
 class DispatchError(JobError):
@@ -43,9 +42,6 @@ class RunState:
     status: str  # queued | in_progress | completed | …
     conclusion: str  # "" until completed; success | failure | cancelled | timed_out | …
 
-    @property
-    def ended_without_result(self) -> bool:
-        return self.status == "completed" and self.conclusion in ENDED_WITHOUT_RESULT
 
 
 class Dispatcher(Protocol):
