@@ -151,7 +151,7 @@ def summarise(evidence: Evidence, snapshot: Snapshot | None, *, status: str | No
         return None
     if snapshot is None:
         return EvidenceView(
-            summary="live state unknown: no GitHub snapshot (run `python -m builder sync`)",
+            summary="live state unknown: no GitHub snapshot yet (python -m builder sync fetches one)",
             links=tuple(link_view(ref, None) for ref in evidence.links),
             workflow=evidence.workflow,
             live=False,
