@@ -12,7 +12,7 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from builder.errors import OrderError
 from builder.gifts.contracts import PublicGift, Style
@@ -34,10 +34,6 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
 _KEY = re.compile(r"^[A-Za-z0-9_.:\-]+$")
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
 
-DisplayName = Annotated[str, Field(min_length=1, max_length=60)]
-PersonName = Annotated[SecretStr, Field(min_length=1, max_length=120)]
-
-
 def _no_controls(value: str, *, single_line: bool) -> str:
     if _CONTROL.search(value) or (single_line and _LINE_BREAK.search(value)):
         raise ValueError("must not contain control characters" + (" or line breaks" if single_line else ""))
@@ -50,6 +46,20 @@ def _not_blank(value: str) -> str:
     return value
 
 
+def _one_line(value: str) -> str:
+    return _not_blank(_no_controls(value, single_line=True))
+
+
+def _one_line_secret(value: SecretStr) -> SecretStr:
+    _one_line(value.get_secret_value())
+    return value
+
+
+# names are one non-blank line: the rule lives on the types, so every name field gets it
+DisplayName = Annotated[str, Field(min_length=1, max_length=60), AfterValidator(_one_line)]
+PersonName = Annotated[SecretStr, Field(min_length=1, max_length=120), AfterValidator(_one_line_secret)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, hide_input_in_errors=True)
 
@@ -57,12 +67,6 @@ class _Strict(BaseModel):
 class Buyer(_Strict):
     name: PersonName
     email: Annotated[SecretStr, Field(min_length=3, max_length=254)]
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: SecretStr) -> SecretStr:
-        _not_blank(_no_controls(value.get_secret_value(), single_line=True))
-        return value
 
     @field_validator("email")
     @classmethod
@@ -75,17 +79,6 @@ class Buyer(_Strict):
 class Recipient(_Strict):
     display_name: DisplayName
     full_name: PersonName
-
-    @field_validator("display_name")
-    @classmethod
-    def _display(cls, value: str) -> str:
-        return _not_blank(_no_controls(value, single_line=True))
-
-    @field_validator("full_name")
-    @classmethod
-    def _full(cls, value: SecretStr) -> SecretStr:
-        _not_blank(_no_controls(value.get_secret_value(), single_line=True))
-        return value
 
 
 class OrderStyle(_Strict):
@@ -113,11 +106,6 @@ class Order(_Strict):
         if not _KEY.match(value.get_secret_value()):
             raise ValueError("may only contain letters, digits and _ . : -")
         return value
-
-    @field_validator("from_display_name")
-    @classmethod
-    def _from(cls, value: str) -> str:
-        return _not_blank(_no_controls(value, single_line=True))
 
     @field_validator("story")
     @classmethod
