@@ -80,7 +80,3 @@ class Content:
     def workstream_by_slug(self) -> dict[str, Page]:
         return {page.slug: page for page in self.workstreams}
 
-    def gates_of(self, workstream_slug: str) -> list[Page]:
-        return [
-            gate for gate in self.gates if isinstance(gate.meta, GateMeta) and gate.meta.workstream == workstream_slug
-        ]

@@ -84,9 +84,6 @@ class Site:
         self.phases = Phases(self.report)
 
     # -- load ----------------------------------------------------------------------------------
-    def quick_key(self) -> str:
-        return quick_key(self.options)
-
     def load(self) -> None:
         """Read content and templates and check every reference; raise ContentError with every problem."""
         github = GitHubLayer.resolve(self.options.content, offline=self.options.offline,
@@ -218,8 +215,8 @@ class Site:
         options = self.options
         out = options.out.resolve()
         manifest = Manifest.load(options.manifest_path, out)
-        quick_key = self.quick_key()
-        if up_to_date(options, manifest, quick_key):
+        key = quick_key(options)
+        if up_to_date(options, manifest, key):
             self.report.up_to_date = True
             self.report.pages = sum(1 for path in manifest.pages)
             self.phases.mark("check")
@@ -234,7 +231,7 @@ class Site:
                 raise ContentError(problems)
             staged.commit(keep=KEEP_FOLDERS)
             self.phases.mark("write")
-            manifest.quick_key = quick_key
+            manifest.quick_key = key
             manifest.outputs = record_outputs(out, staged.written)
         manifest.timing = {**self.report.phases, "pages": float(self.report.pages)}
         manifest.save(options.manifest_path)
@@ -261,6 +258,3 @@ def _render_chunk(indices: list[int]) -> tuple[list[str], list[Diagnostic]]:
             target.write_bytes(rendered.data)
     return paths, problems
 
-
-def clean_output(out: Path) -> None:
-    shutil.rmtree(out, ignore_errors=True)
