@@ -104,9 +104,9 @@ class SiteRenderer:
         gates = sorted(self.content.gates, key=lambda g: (g.meta.order, g.title))  # type: ignore[union-attr]
         return [self.gate_view(gate, at) for gate in gates]
 
-    def workstream_views(self, at: str) -> list[WorkstreamView]:
+    def workstream_views(self, at: str, gates: list[GateView] | None = None) -> list[WorkstreamView]:
         streams = sorted(self.content.workstreams, key=lambda w: (w.meta.order, w.title))  # type: ignore[union-attr]
-        gates = self.gate_views(at)
+        gates = self.gate_views(at) if gates is None else gates
         return [
             WorkstreamView(
                 page=stream,
@@ -173,10 +173,11 @@ class SiteRenderer:
             DependencyView(text=self.markdown.render_inline(dep.text), task=tasks.get(dep.task) if dep.task else None)
             for dep in meta.dependencies
         ]
+        gates = self.gate_views("")  # once: the evidence hook and bodies are shared by both sections
         return {
             "board": meta,
-            "workstreams": self.workstream_views(""),
-            "gates": self.gate_views(""),
+            "workstreams": self.workstream_views("", gates),
+            "gates": gates,
             "dependencies": dependencies,
             "invariants": [self.markdown.render_inline(text) for text in meta.invariants],
             "archive": self.archive_views(),
