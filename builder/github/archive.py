@@ -11,6 +11,9 @@ from markdown_it import MarkdownIt
 from builder.github.snapshot import Commit, MergedPull, Release, Snapshot, parse_time
 
 FAILING = frozenset({"failure", "timed_out", "startup_failure", "action_required"})
+# runs of someone's proposed change, never evidence about the default branch
+PULL_REQUEST_EVENTS = frozenset({"pull_request", "pull_request_target", "pull_request_review",
+                                 "pull_request_review_comment", "merge_group"})
 CI_WORDS = {"success": "CI green", "failure": "CI failed", "timed_out": "CI timed out", "cancelled": "CI cancelled",
             "skipped": "CI skipped", "neutral": "CI neutral", "action_required": "CI needs approval",
             "startup_failure": "CI failed to start", None: "no CI run found"}

@@ -12,7 +12,7 @@ import binascii
 from datetime import datetime
 from typing import Any
 
-from builder.github.archive import FAILING, first_paragraph
+from builder.github.archive import FAILING, PULL_REQUEST_EVENTS, first_paragraph
 from builder.github.client import GitHubReader
 from builder.github.links import Wanted
 from builder.github.snapshot import (
@@ -50,7 +50,7 @@ def collect_snapshot(reader: GitHubReader, wanted: Wanted, now: datetime) -> Sna
         repository=reader.settings.repository,
         fetched_at=format_time(now),
         issues={ref: read_issue(reader, ref) for ref in wanted.refs},
-        workflows={name: read_workflow(reader, name) for name in wanted.workflows},
+        workflows={name: read_workflow(reader, name, default_branch) for name in wanted.workflows},
         checks=read_checks(reader, default_branch, wanted.checks) if wanted.checks else {},
         milestones={str(number): read_milestone(reader, number) for number in wanted.milestones},
         pulls=read_merged_pulls(reader, all_runs),
@@ -90,10 +90,21 @@ def run_of(item: dict[str, Any]) -> Run:
     )
 
 
-def read_workflow(reader: GitHubReader, workflow: str) -> list[Run]:
+def read_workflow(reader: GitHubReader, workflow: str, default_branch: str) -> list[Run]:
+    """The latest runs of `workflow` on the default branch: a pull request's run is never a gate's evidence."""
     page = reader.read(f"/actions/workflows/{workflow}/runs", f"workflow {workflow}",
-                       parameters={"per_page": RECENT_RUNS})
-    return [run_of(item) for item in page.get("workflow_runs", [])][:RECENT_RUNS]
+                       parameters={"per_page": RECENT_RUNS, "branch": default_branch})
+    items = [item for item in page.get("workflow_runs", [])
+             if on_default_branch(item, reader.settings.repository, default_branch)]
+    return [run_of(item) for item in items][:RECENT_RUNS]
+
+
+def on_default_branch(item: dict[str, Any], repository: str, default_branch: str) -> bool:
+    """A run of this repository's default branch; `branch=` alone also matches a fork's pull request from its
+    own `main`, so the event and the head repository are checked too."""
+    head_repository = (item.get("head_repository") or {}).get("full_name")
+    return (item.get("head_branch") == default_branch and str(item.get("event") or "") not in PULL_REQUEST_EVENTS
+            and (head_repository is None or head_repository.lower() == repository.lower()))
 
 
 def read_checks(reader: GitHubReader, branch: str, names: tuple[str, ...]) -> dict[str, Check]:

@@ -1,7 +1,9 @@
 """Pure functions over a gate's linked evidence: a one-line summary, the items, and contradictions.
 
 "3 of 4 linked issues closed, last CI run green"; and when a gate is declared `complete` while a linked
-issue is open or a linked check/workflow is failing, a message saying so.
+issue is open, a linked check/workflow is failing, or a declared check or workflow never ran on the default
+branch (no evidence), a message saying so. Only default-branch runs count: a pull request's run is someone's
+work in progress, neither proof that a gate is done nor a reason to hide a red default branch.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from builder.content.models import Evidence
-from builder.github.archive import FAILING
+from builder.github.archive import FAILING, PULL_REQUEST_EVENTS
 from builder.github.refs import STATE_LABELS, issue_url
 from builder.github.snapshot import Check, LinkedIssue, Milestone, Run, Snapshot, parse_time
 
@@ -104,9 +106,19 @@ def run_view(run: Run) -> RunView:
     )
 
 
+NO_RUN = "no run on the default branch"
+
+
+def default_branch_runs(snapshot: Snapshot, workflow: str) -> list[Run]:
+    """The workflow's runs on the default branch, newest first (older snapshots also held other branches)."""
+    branch = snapshot.source.default_branch if snapshot.source is not None else None
+    return [run for run in snapshot.workflows.get(workflow, [])
+            if run.event not in PULL_REQUEST_EVENTS and (branch is None or run.head_branch == branch)]
+
+
 def check_view(name: str, check: Check | None) -> CheckView:
     if check is None:
-        return CheckView(name=name, url="", word="no run on the default branch", failing=False)
+        return CheckView(name=name, url="", word=NO_RUN, failing=False)
     finished = check.status == "completed"
     word = RUN_WORDS.get(check.conclusion or "", check.conclusion or "") if finished else check.status
     return CheckView(name=name, url=check.url, word=word or "unknown", failing=check.conclusion in FAILING)
@@ -151,20 +163,20 @@ def summarise(evidence: Evidence, snapshot: Snapshot | None, *, status: str | No
         return None
     if snapshot is None:
         return EvidenceView(
-            summary="live state unknown: no GitHub snapshot yet (python -m builder sync fetches one)",
+            summary="live state unknown: no GitHub snapshot",  # the CLI says how to get one; pages never do
             links=tuple(link_view(ref, None) for ref in evidence.links),
             workflow=evidence.workflow,
             live=False,
         )
     issues = [snapshot.issues.get(ref) or LinkedIssue(ref=ref, kind="unknown", state="missing")
               for ref in evidence.links]
-    runs = tuple(run_view(run) for run in snapshot.workflows.get(evidence.workflow or "", []))
+    runs = tuple(run_view(run) for run in default_branch_runs(snapshot, evidence.workflow or ""))
     checks = tuple(check_view(name, snapshot.checks.get(name)) for name in evidence.checks)
     milestone = snapshot.milestones.get(str(evidence.milestone)) if evidence.milestone else None
     parts = [links_phrase(issues)] if issues else []
     if evidence.workflow:
         parts.append(f"last {runs[0].name or evidence.workflow} run {runs[0].word}" if runs
-                     else f"no runs of {evidence.workflow} yet")
+                     else f"no runs of {evidence.workflow} on the default branch")
     if checks:
         passing = sum(1 for check in checks if check.word == "green")
         parts.append(f"{passing} of {len(checks)} linked check{'s' if len(checks) != 1 else ''} green")
@@ -180,20 +192,29 @@ def summarise(evidence: Evidence, snapshot: Snapshot | None, *, status: str | No
         runs=runs,
         checks=checks,
         milestone=milestone_view(milestone) if milestone else None,
-        contradiction=contradiction(status, issues, runs, checks, milestone),
+        contradiction=contradiction(status, issues, runs, checks, milestone, workflow=evidence.workflow),
         fetched_at=snapshot.fetched_at,
     )
 
 
 def contradiction(status: str | None, issues: list[LinkedIssue], runs: tuple[RunView, ...],
-                  checks: tuple[CheckView, ...], milestone: Milestone | None) -> str | None:
-    """Why a gate declared `complete` is not, by its own evidence; None when nothing contradicts it."""
+                  checks: tuple[CheckView, ...], milestone: Milestone | None, *,
+                  workflow: str | None = None) -> str | None:
+    """Why a gate declared `complete` is not, by its own evidence; None when nothing contradicts it.
+
+    A declared workflow or check that never ran on the default branch is no evidence, and a `complete` gate
+    needs evidence for what it declares.
+    """
     if status != "complete":
         return None
     reasons = [f"{issue.ref} is {STATE_LABELS[issue.state]}" for issue in issues if issue.state in ("open", "draft")]
-    if runs and runs[0].conclusion in FAILING:
+    if workflow and not runs:
+        reasons.append(f"no evidence: {workflow} never ran on the default branch")
+    elif runs and runs[0].conclusion in FAILING:
         reasons.append(f"the last {runs[0].name} run {runs[0].word}")
     reasons += [f"check '{check.name}' {check.word}" for check in checks if check.failing]
+    reasons += [f"no evidence: check '{check.name}' never ran on the default branch"
+                for check in checks if check.word == NO_RUN]
     if milestone is not None and milestone.open_issues:
         reasons.append(f"milestone {milestone.title} has {milestone.open_issues} open issue"
                        f"{'s' if milestone.open_issues != 1 else ''}")

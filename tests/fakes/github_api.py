@@ -136,10 +136,11 @@ class FakeGitHub:
     def add_workflow_run(self, full_name: str, *, run_id: int, path: str, conclusion: str | None,
                          status: str = "completed", created_at: str = T0, started_at: str = T0,
                          updated_at: str = T0, head_sha: str = "0" * 40, event: str = "push",
-                         head_branch: str = "main") -> None:
+                         head_branch: str = "main", head_repository: str | None = None) -> None:
+        """A run; `head_repository` is where its commit lives (a fork, for a contributor's pull request)."""
         self.repo(full_name).workflow_runs.append(workflow_run_json(
             self.url, full_name, run_id, path, conclusion, status, created_at, started_at, updated_at, head_sha,
-            event, head_branch))
+            event, head_branch, head_repository or full_name))
 
     def add_check_run(self, full_name: str, ref: str, *, name: str, conclusion: str | None,
                       status: str = "completed", completed_at: str = T0) -> None:
@@ -259,7 +260,7 @@ def milestone_json(base: str, full_name: str, number: int, title: str, open_issu
 
 def workflow_run_json(base: str, full_name: str, run_id: int, path: str, conclusion: str | None, status: str,
                       created_at: str, started_at: str, updated_at: str, head_sha: str, event: str,
-                      head_branch: str) -> dict[str, Any]:
+                      head_branch: str, head_repository: str) -> dict[str, Any]:
     api = f"{base}/repos/{full_name}"
     name = path.rsplit("/", 1)[-1].removesuffix(".yml").removesuffix(".yaml")
     return {
@@ -272,6 +273,7 @@ def workflow_run_json(base: str, full_name: str, run_id: int, path: str, conclus
         "workflow_url": f"{api}/actions/workflows/161335", "actor": user_json(base),
         "head_commit": {"id": head_sha, "message": "commit", "timestamp": created_at},
         "repository": {"id": 1296269, "full_name": full_name},
+        "head_repository": {"id": 1296269 if head_repository == full_name else 7, "full_name": head_repository},
     }
 
 
@@ -415,10 +417,10 @@ class _Handler(BaseHTTPRequestHandler):
             milestone = repo.milestones.get(int(found[1]))
             return (200, milestone, {}) if milestone else _not_found()
         if found := re.fullmatch(r"/actions/workflows/([^/]+)/runs", rest):
-            runs = [run for run in repo.workflow_runs if run["path"].endswith("/" + found[1])]
+            runs = [run for run in _filter_runs(repo.workflow_runs, query) if run["path"].endswith("/" + found[1])]
             return self._page(path, query, _newest(runs), wrap="workflow_runs")
         if rest == "/actions/runs":
-            return self._page(path, query, _newest(repo.workflow_runs), wrap="workflow_runs")
+            return self._page(path, query, _newest(_filter_runs(repo.workflow_runs, query)), wrap="workflow_runs")
         if found := re.fullmatch(r"/commits/([^/]+)/check-runs", rest):
             runs = repo.check_runs.get(found[1], [])
             return self._page(path, query, runs, wrap="check_runs")
@@ -483,6 +485,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _not_found() -> tuple[int, Any, dict[str, str]]:
     return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {}
+
+
+def _filter_runs(runs: list[dict[str, Any]], query: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """GitHub's `branch` and `event` filters: `branch` matches the head branch by name only, so a fork's pull
+    request from its own `main` passes it, as on github.com."""
+    branch, event = query.get("branch", [None])[0], query.get("event", [None])[0]
+    return [run for run in runs if (branch is None or run["head_branch"] == branch)
+            and (event is None or run["event"] == event)]
 
 
 def _newest(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
