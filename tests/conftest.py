@@ -1,18 +1,30 @@
-"""Shared fixtures: Debian's Chromium, a page in a fresh context, a static server for built sites."""
+"""Shared fixtures: Debian's Chromium, a page in a fresh context, a static server for built sites.
+
+Property tests are random locally (new examples every run find new bugs) and deterministic under `CI=true`:
+the `ci` Hypothesis profile derandomizes (examples derive from each test's own code) and keeps no example
+database, so a CI run can only fail on the code, never on the draw. Faker is seeded from the drawn example
+(`seed_instance(seed)` in the tests), so it follows.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.support.browser import StaticServer, launch_chromium, new_page, serve_directory
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
+
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture
