@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,3 +108,9 @@ def relative_path(path: Path, root: Path | None = None) -> str:
         return str(path.resolve().relative_to(base))
     except ValueError:
         return str(path)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """ "did you mean 'x'?" for the candidate closest to `word` (a typo), or "" when none is close."""
+    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean '{matches[0]}'?" if matches else ""

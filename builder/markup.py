@@ -20,6 +20,7 @@ renders the content, a generated corpus and edge cases with both and compares th
 from __future__ import annotations
 
 import ctypes
+import difflib
 import html as html_lib
 import posixpath
 import re
@@ -107,6 +108,21 @@ class LinkContext:
         if target is None:
             return None
         return relative_url(self.page_url, target) + suffix
+
+    def broken(self, href: str, line: int) -> Diagnostic:
+        """The error for a link to a page that does not exist, naming the closest page that does."""
+        path = href.partition("#")[0]
+        if path.endswith(".md"):
+            wanted = join_content_path(self.source, path)
+            closest = difflib.get_close_matches(wanted, list(self.urls_by_source), n=1, cutoff=0.6)
+            base = posixpath.dirname(self.source) or "."
+            hint = [f"/{match}" if path.startswith("/") else posixpath.relpath(match, base) for match in closest]
+        else:
+            wanted = normalise_site_url(path if path.startswith("/") else posixpath.join(self.page_url, path))
+            closest = difflib.get_close_matches(wanted, [url for url in self.known_urls if url], n=1, cutoff=0.6)
+            hint = [f"/{match}" for match in closest]
+        fix = f"did you mean '{hint[0]}'?" if hint else "link to a .md file or a site path"
+        return Diagnostic(self.display_path, line, f"broken link '{href}': no page there ({fix})")
 
 
 # -- the engine: cmark-gfm from the cmarkgfm wheel -------------------------------------------------------------
@@ -366,11 +382,7 @@ def _rewrite_links(html: str, text: str, context: LinkContext) -> str:
         blocks = _link_blocks(text)
         for index, href in broken:
             first, last = blocks[index] if index < len(blocks) else (1, 1)
-            line = context.line_for([first - 1, last], href)
-            context.problems.append(
-                Diagnostic(context.display_path, line,
-                           f"broken link '{href}': no page there (link to a .md file or a site path)")
-            )
+            context.problems.append(context.broken(href, context.line_for([first - 1, last], href)))
     return html
 
 

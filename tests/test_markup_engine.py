@@ -57,11 +57,7 @@ def _reference_rewrite_links(state: StateCore) -> None:
             href = str(token.attrGet("href") or "")
             resolved = context.resolve(href)
             if resolved is None:
-                line = context.line_for(block.map, href)
-                context.problems.append(
-                    Diagnostic(context.display_path, line,
-                               f"broken link '{href}': no page there (link to a .md file or a site path)")
-                )
+                context.problems.append(context.broken(href, context.line_for(block.map, href)))
                 continue
             token.attrSet("href", resolved)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,26 +18,40 @@ from builder.content.models import (
     WorkstreamMeta,
 )
 from builder.content.references import check_references
-from builder.content.source import FrontMatterError, locate, parse_yaml, split_front_matter
-from builder.content.structure import Content, Page
-from builder.errors import ContentError, Diagnostic, relative_path
+from builder.content.source import (
+    FrontMatterError,
+    control_characters,
+    control_message,
+    escaped_controls,
+    locate,
+    parse_yaml,
+    split_front_matter,
+)
+from builder.content.structure import Content, Page, Unloaded
+from builder.errors import ContentError, Diagnostic, did_you_mean, relative_path
 
 Model = TypeVar("Model", bound=BaseModel)
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 BOARD_FILE = "board.md"
 SITE_FILE = "site.yaml"
+OUTSIDE = "a symlink to a file outside the content folder: copy the file into content/ (links may only point inside it)"
 
 
 class Loader:
-    """Loads one content folder; `diagnostics` holds every problem found so far."""
+    """Loads one content folder; `diagnostics` holds every problem found so far, `unloaded` every file that
+    exists but failed."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.real_root = root.resolve()
+        self.shown_root = Path(relative_path(root))
         self.diagnostics: list[Diagnostic] = []
+        self.unloaded: dict[str, Unloaded] = {}
 
     def display(self, path: Path) -> str:
-        return relative_path(self.root / path)
+        # the path as written, not where a symlink leads
+        return str(self.shown_root / path)
 
     def error(self, path: Path, line: int, message: str) -> None:
         self.diagnostics.append(Diagnostic(self.display(path), line, message))
@@ -46,14 +62,37 @@ class Loader:
         if not isinstance(data, dict):
             self.error(path, first_line, "front matter must be a mapping of field: value")
             return None
+        controls = list(escaped_controls(data)) if "\\" in yaml_text else []
+        for loc, character in controls:
+            self.error(path, locate(yaml_text, loc, first_line=first_line), control_message(character))
         try:
-            return model.model_validate(data)
+            meta = model.model_validate(data)
         except ValidationError as error:
             for problem in error.errors(include_url=False, include_input=False):
                 loc = tuple(problem["loc"])
                 line = locate(yaml_text, loc, first_line=first_line)
-                self.error(path, line, describe(problem, loc))
+                self.error(path, line, describe(problem, loc, model))
             return None
+        return None if controls else meta
+
+    def read_text(self, path: Path, *, symlinked: bool = True) -> str | None:
+        """The file's text, or None after reporting why it cannot be used (outside the folder, unreadable)."""
+        full = self.root / path
+        if symlinked and not full.resolve().is_relative_to(self.real_root):
+            self.error(path, 1, OUTSIDE)
+            return None
+        try:
+            text = full.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            self.error(path, 1, "not UTF-8 text: save the file as UTF-8")
+            return None
+        except OSError as error:
+            self.error(path, 1, f"cannot read the file ({error.strerror or error}): make it a readable Markdown file")
+            return None
+        bad_lines = list(control_characters(text))
+        for line, message in bad_lines:
+            self.error(path, line, message)
+        return None if bad_lines else text
 
     def read_config(self) -> SiteConfig | None:
         path = Path(SITE_FILE)
@@ -61,7 +100,9 @@ class Loader:
         if not full.is_file():
             self.error(path, 1, f"missing {SITE_FILE}: create it with at least `title: Your board`")
             return None
-        text = full.read_text(encoding="utf-8")
+        text = self.read_text(path)
+        if text is None:
+            return None
         try:
             data = parse_yaml(text)
         except FrontMatterError as error:
@@ -69,19 +110,28 @@ class Loader:
             return None
         return self.validate(SiteConfig, data, path, text, 1)
 
-    def read_page(self, path: Path, model: type[Model], kind: str, archive_kind: str = "") -> Page | None:
-        try:
-            text = (self.root / path).read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            self.error(path, 1, "not UTF-8 text: save the file as UTF-8")
-            return None
-        try:
-            source = split_front_matter(text)
-            data = parse_yaml(source.meta_text, first_line=2)
-        except FrontMatterError as error:
-            self.error(path, error.line, str(error))
-            return None
-        meta = self.validate(model, data, path, source.meta_text, 2)
+    def read_page(self, path: Path, model: type[Model], kind: str, archive_kind: str = "", *,
+                  symlinked: bool = True) -> Page | None:
+        data: Any = None
+        page = None
+        text = self.read_text(path, symlinked=symlinked)
+        if text is not None:
+            try:
+                source = split_front_matter(text)
+                data = parse_yaml(source.meta_text, first_line=2)
+            except FrontMatterError as error:
+                self.error(path, error.line, str(error))
+            else:
+                page = self.page(path, model, kind, archive_kind, source.meta_text, source.body, source.body_line,
+                                 data)
+        if page is None:
+            self.unloaded[path.as_posix()] = Unloaded(page_url(kind, path.stem, archive_kind),
+                                                      data if isinstance(data, dict) else {})
+        return page
+
+    def page(self, path: Path, model: type[Model], kind: str, archive_kind: str, meta_text: str, body: str,
+             body_line: int, data: Any) -> Page | None:
+        meta = self.validate(model, data, path, meta_text, 2)
         if meta is None:
             return None
         slug = path.stem
@@ -94,17 +144,29 @@ class Loader:
             url=page_url(kind, slug, archive_kind),
             source=path,
             display_path=self.display(path),
-            body=source.body,
-            body_line=source.body_line,
+            body=body,
+            body_line=body_line,
             meta=meta,  # type: ignore[arg-type]
-            meta_text=source.meta_text,
+            meta_text=meta_text,
             archive_kind=archive_kind,
         )
 
     def read_folder(self, folder: str, model: type[Model], kind: str, archive_kind: str = "") -> list[Page]:
+        full = self.root / folder
+        try:
+            entries = sorted((e for e in os.scandir(full) if e.name.endswith(".md") and not e.name.startswith(".")),
+                             key=lambda entry: entry.name)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as error:
+            self.error(Path(folder), 1, f"cannot read the folder ({error.strerror or error})")
+            return []
+        # a real folder inside the root: only the entries that are symlinks need resolving (one stat saved a page)
+        folder_inside = not full.is_symlink() and full.resolve().is_relative_to(self.real_root)
         pages = []
-        for full in sorted((self.root / folder).glob("*.md")):
-            page = self.read_page(full.relative_to(self.root), model, kind, archive_kind)
+        for entry in entries:
+            page = self.read_page(Path(folder, entry.name), model, kind, archive_kind,
+                                  symlinked=not folder_inside or entry.is_symlink())
             if page is not None:
                 pages.append(page)
         return pages
@@ -121,7 +183,9 @@ class Loader:
             for child in sorted(archive.iterdir()):
                 if child.is_dir() and child.name not in ARCHIVE_KINDS:
                     kinds = ", ".join(ARCHIVE_KINDS)
-                    self.error(Path("archive", child.name), 1, f"unknown archive kind: use one of {kinds}")
+                    hint = did_you_mean(child.name, ARCHIVE_KINDS)
+                    self.error(Path("archive", child.name), 1,
+                               f"unknown archive kind:{' ' + hint if hint else ''} use one of {kinds}")
 
 
 def page_url(kind: str, slug: str, archive_kind: str = "") -> str:
@@ -132,12 +196,37 @@ def page_url(kind: str, slug: str, archive_kind: str = "") -> str:
     return f"{kind}s/{slug}/"
 
 
-def describe(problem: dict[str, Any], loc: tuple[Any, ...]) -> str:
+def nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as `list[Dependency]` or `Evidence | None`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = nested_model(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def field_names(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The fields allowed at `loc` (the mapping holding the last part of a pydantic error's loc)."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        info = current.model_fields.get(str(part)) if current is not None else None
+        current = nested_model(info.annotation) if info is not None else None
+        if current is None:
+            return []
+    return list(current.model_fields) if current is not None else []
+
+
+def describe(problem: dict[str, Any], loc: tuple[Any, ...], model: type[BaseModel] | None = None) -> str:
     """A pydantic error in a contributor's words; never echoes the value (it may be private)."""
     field = ".".join(str(part) for part in loc) or "front matter"
     kind = problem["type"]
     if kind == "extra_forbidden":
-        return f"unknown field '{field}': remove it or check its spelling"
+        hint = did_you_mean(str(loc[-1]), field_names(model, loc[:-1])) if model is not None and loc else ""
+        return f"unknown field '{field}': {hint or 'remove it or check its spelling'}"
     if kind == "missing":
         return f"missing required field '{field}'"
     if kind == "literal_error":
@@ -146,11 +235,22 @@ def describe(problem: dict[str, Any], loc: tuple[Any, ...]) -> str:
     message = problem["msg"]
     if message.startswith("Value error, "):
         message = message.removeprefix("Value error, ")
+    if kind.startswith("date_"):
+        _, _, reason = message.partition(", ")
+        return f"invalid date for '{field}': expected YYYY-MM-DD, e.g. 2026-03-14" + (f" ({reason})" if reason else "")
     return f"invalid value for '{field}': {message}"
 
 
-def load_content(root: Path, *, generated: list[Page] | None = None) -> Content:
-    """Load and validate every file under `root`; raise ContentError listing every problem.
+def placeholder_board(root: Path) -> Page:
+    """Stands in for a missing or invalid board.md so the rest of the tree is still checked."""
+    meta = BoardMeta(title="Board", summary="Board")
+    return Page(kind="board", slug="board", url="", source=Path(BOARD_FILE),
+                display_path=relative_path(root / BOARD_FILE), body="", body_line=1, meta=meta)
+
+
+def read_content(root: Path, *, generated: list[Page] | None = None) -> tuple[Content, list[Diagnostic]]:
+    """Load every file under `root` and check references between them; return the pages that loaded and every
+    problem found (a file that failed is left out of the pages but still counts as a target).
 
     `generated` adds archive pages made by `sync` (build history, source summaries).
     """
@@ -172,10 +272,17 @@ def load_content(root: Path, *, generated: list[Page] | None = None) -> Content:
     for page in generated or []:
         archive.setdefault(page.archive_kind, []).append(page)
     loader.unexpected_files()
-    if loader.diagnostics or config is None or board is None:
-        raise ContentError(loader.diagnostics)
-    content = Content(root=root, config=config, board=board, workstreams=workstreams, gates=gates, archive=archive)
-    problems = check_references(content)
+    content = Content(
+        root=root, config=config or SiteConfig(title="Board"), board=board or placeholder_board(root),
+        workstreams=workstreams, gates=gates, archive=archive, unloaded=loader.unloaded,
+    )
+    return content, loader.diagnostics + check_references(content)
+
+
+def load_content(root: Path, *, generated: list[Page] | None = None) -> Content:
+    """Load and validate every file under `root`; raise ContentError listing every problem (links aside: they
+    are checked when the pages are rendered)."""
+    content, problems = read_content(root, generated=generated)
     if problems:
         raise ContentError(problems)
     return content

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 TASK_ID_PATTERN = r"^[A-Z][A-Z0-9]{2,15}[0-9]{3}[A-Z]?$"
 GITHUB_REF_PATTERN = re.compile(r"^(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)#(?P<number>[0-9]+)$")
 REPOSITORY_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$")]
@@ -100,6 +101,14 @@ class ArchiveMeta(ContentModel):
     date: date
     summary: Text | None = None
     tags: list[Slug] = Field(default_factory=list)
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date_is_written_as_iso(cls, value: object) -> object:
+        # YAML hands dates over as text (see content.source); a number would otherwise pass as a Unix time
+        if isinstance(value, date) or (isinstance(value, str) and ISO_DATE.fullmatch(value.strip())):
+            return value
+        raise ValueError("expected a date as YYYY-MM-DD, e.g. 2026-03-14")
 
 
 class HistoryMeta(ArchiveMeta, Evidence):

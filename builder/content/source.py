@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -13,6 +15,44 @@ except ImportError:  # pragma: no cover - libyaml is in PyYAML's wheels
     from yaml import SafeLoader as FastLoader  # type: ignore[assignment]
 
 FENCE = "---"
+# C0 controls (tab, LF and CR aside) and the two non-characters: not allowed in XML, so never in the Atom feed
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class DuplicateKeyError(yaml.MarkedYAMLError):
+    """A mapping names the same key twice (YAML would silently keep the last value)."""
+
+    def __init__(self, key: str, first: yaml.Mark, second: yaml.Mark) -> None:
+        super().__init__(problem=f"duplicate key '{key}'", problem_mark=second)
+        self.key = key
+        self.first_line = first.line
+
+
+class ContentLoader(FastLoader):
+    """libyaml's loader, refusing duplicate keys and leaving dates as text for pydantic to check.
+
+    PyYAML turns `2026-13-01` into a ValueError with no line; as a string it reaches the model, which reports it
+    at the field's line like any other bad value.
+    """
+
+    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {
+        first: [(tag, pattern) for tag, pattern in resolvers if tag != TIMESTAMP_TAG]
+        for first, resolvers in FastLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[object, yaml.Mark] = {}
+            for key_node, _value in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == MERGE_TAG:
+                    continue
+                if key_node.value in seen:
+                    raise DuplicateKeyError(key_node.value, seen[key_node.value], key_node.start_mark)
+                seen[key_node.value] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
 
 
 class FrontMatterError(ValueError):
@@ -47,7 +87,17 @@ def split_front_matter(text: str) -> SourceFile:
 def parse_yaml(text: str, *, first_line: int = 1) -> Any:
     """Parse YAML fast; on failure report the line (in file terms) where the parser stopped."""
     try:
-        return yaml.load(text, Loader=FastLoader)
+        return yaml.load(text, Loader=ContentLoader)  # noqa: S506 - a SafeLoader subclass
+    except DuplicateKeyError as error:
+        assert error.problem_mark is not None
+        raise FrontMatterError(
+            first_line + error.problem_mark.line,
+            f"duplicate key '{error.key}' (first set at line {first_line + error.first_line}): keep one of them",
+        ) from None
+    except yaml.reader.ReaderError as error:
+        line = first_line + text.count("\n", 0, error.position)
+        raise FrontMatterError(line, control_message(chr(error.character) if isinstance(error.character, int)
+                                                     else str(error.character))) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = first_line + (mark.line if mark else 0)
@@ -84,3 +134,28 @@ def locate(text: str, loc: tuple[str | int, ...], *, first_line: int = 1) -> int
         else:
             break
     return first_line + line
+
+
+def control_message(character: str) -> str:
+    return f"control character U+{ord(character[:1] or chr(0)):04X} in the text: remove it (a feed cannot carry it)"
+
+
+def control_characters(text: str, *, first_line: int = 1) -> Iterator[tuple[int, str]]:
+    """(file line, message) for every line of `text` holding a control character."""
+    for match in CONTROL.finditer(text):
+        yield first_line + text.count("\n", 0, match.start()), control_message(match.group())
+
+
+def escaped_controls(data: Any, loc: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """(pydantic-style loc, character) of every string in parsed YAML holding a control character (written as
+    an escape such as "\\a" in a double-quoted value, since the file text itself has none)."""
+    if isinstance(data, str):
+        match = CONTROL.search(data)
+        if match:
+            yield loc, match.group()
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from escaped_controls(value, (*loc, str(key)))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from escaped_controls(value, (*loc, index))

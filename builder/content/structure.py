@@ -49,6 +49,15 @@ class Page:
         return self.source.as_posix()
 
 
+@dataclass(frozen=True)
+class Unloaded:
+    """A content file that exists but failed to load: still a valid target for links and references, so one
+    broken file does not also report every page that names it."""
+
+    url: str
+    data: dict[str, object]  # what of its front matter could be parsed ({} when nothing could)
+
+
 @dataclass
 class Content:
     """Everything loaded from a content folder, before rendering."""
@@ -59,6 +68,7 @@ class Content:
     workstreams: list[Page] = field(default_factory=list)
     gates: list[Page] = field(default_factory=list)
     archive: dict[str, list[Page]] = field(default_factory=dict)
+    unloaded: dict[str, Unloaded] = field(default_factory=dict)  # by content path; empty in a valid tree
 
     def pages(self) -> list[Page]:
         pages = [self.board, *self.workstreams, *self.gates]
@@ -80,3 +90,11 @@ class Content:
     def workstream_by_slug(self) -> dict[str, Page]:
         return {page.slug: page for page in self.workstreams}
 
+
+    def unloaded_in(self, folder: str) -> dict[str, Unloaded]:
+        """Files under `folder` (e.g. "gates") that failed to load, by slug."""
+        prefix = f"{folder}/"
+        return {
+            Path(path).stem: entry for path, entry in self.unloaded.items()
+            if path.startswith(prefix) and "/" not in path[len(prefix):]
+        }

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from builder import __version__
-from builder.content.loader import load_content
+from builder.content.loader import read_content
 from builder.content.structure import Content, Page
 from builder.errors import ContentError, Diagnostic
 from builder.github.board import GitHubLayer
@@ -85,11 +85,13 @@ class Site:
 
     # -- load ----------------------------------------------------------------------------------
     def load(self) -> None:
-        """Read content and templates and check every reference; raise ContentError with every problem."""
+        """Read content and templates and check every reference; raise ContentError with every problem.
+
+        When some files fail, the links of every page that loaded are still checked, so one run lists it all."""
         github = GitHubLayer.resolve(self.options.content, offline=self.options.offline,
                                      cache_dir=self.options.cache_dir)
         self.github_key = github.key
-        self.content = load_content(self.options.content, generated=github.pages)
+        self.content, problems = read_content(self.options.content, generated=github.pages)
         self.warnings = github.contradictions(self.content)
         base = self.options.base_url or self.content.config.base_url or self.options.fallback_base_url
         if base:
@@ -97,6 +99,8 @@ class Site:
         env = make_environment(self.options.templates)
         self.renderer = SiteRenderer(self.content, env, Markdown(github.plugins), evidence=github.evidence,
                                      extra_urls=[OPS_URL])
+        if problems:
+            raise ContentError(problems + self.renderer.link_problems())
         self.phases.mark("load")
 
     def global_key(self) -> str:

@@ -57,11 +57,19 @@ class SiteRenderer:
         self.env = env
         self.markdown = markdown
         self.evidence = evidence
-        self.urls_by_source = {page.content_path: page.url for page in content.pages()}
         self.kinds = [key for key in ARCHIVE_KINDS if content.archive.get(key)]
         self.known_urls = frozenset(
-            [*self.urls_by_source.values(), ARCHIVE_INDEX_URL, *(f"archive/{k}/" for k in self.kinds), *extra_urls]
+            [*(page.url for page in content.pages()), ARCHIVE_INDEX_URL, *(f"archive/{k}/" for k in self.kinds),
+             *extra_urls]
         )
+        # links may also point at files that failed to load (their own errors are reported)
+        unloaded_kinds = {path.split("/")[1] for path in content.unloaded if path.startswith("archive/")}
+        self.link_targets = self.known_urls | {entry.url for entry in content.unloaded.values()} \
+            | {f"archive/{kind}/" for kind in unloaded_kinds}
+        self.urls_by_source = {
+            **{path: entry.url for path, entry in content.unloaded.items()},
+            **{page.content_path: page.url for page in content.pages()},
+        }
         self.workstreams = content.workstream_by_slug()
         self._bodies: dict[str, tuple[Markup, list[Diagnostic]]] = {}
 
@@ -82,12 +90,16 @@ class SiteRenderer:
                 display_path=page.display_path,
                 first_line=page.body_line,
                 urls_by_source=self.urls_by_source,
-                known_urls=self.known_urls,
+                known_urls=self.link_targets,
             )
             html = self.markdown.render(page.body, context)
             # report a broken link once, from the page's own URL
             self._bodies[key] = (html, context.problems if at == page.url else [])
         return self._bodies[key]
+
+    def link_problems(self) -> list[Diagnostic]:
+        """Every broken link in every page body, without rendering the pages."""
+        return [problem for page in self.content.pages() for problem in self.body(page)[1]]
 
     def gate_view(self, gate: Page, at: str) -> GateView:
         meta = gate.meta
