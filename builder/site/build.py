@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from builder import __version__
+from builder.content.gate_history import BoardHistory
 from builder.content.loader import read_content
 from builder.content.structure import Content, Page
 from builder.errors import ContentError, Diagnostic
@@ -79,6 +80,7 @@ class Site:
         self.renderer: SiteRenderer | None = None
         self.warnings: list[Diagnostic] = []  # GitHub evidence contradictions: errors under --strict
         self.github_key = ""
+        self.history = BoardHistory()
         self.report = BuildReport()
         self.previous_timing: dict[str, float] = {}  # the last build of this output, shown on the ops page
         self.phases = Phases(self.report)
@@ -96,16 +98,17 @@ class Site:
         base = self.options.base_url or self.content.config.base_url or self.options.fallback_base_url
         if base:
             self.content.config = self.content.config.model_copy(update={"base_url": base.rstrip("/") + "/"})
+        self.history = BoardHistory() if problems else BoardHistory.read(self.content)
         env = make_environment(self.options.templates)
         self.renderer = SiteRenderer(self.content, env, Markdown(github.plugins), evidence=github.evidence,
-                                     extra_urls=[OPS_URL])
+                                     extra_urls=[OPS_URL], history=self.history)
         if problems:
             raise ContentError(problems + self.renderer.link_problems())
         self.phases.mark("load")
 
     def global_key(self) -> str:
         assert self.content is not None
-        parts = [__version__, self.content.config.model_dump_json(), self.github_key]
+        parts = [__version__, self.content.config.model_dump_json(), self.github_key, self.history.key()]
         for path in sorted(walk_files(self.options.templates)):
             parts.append(f"{path.relative_to(self.options.templates)}:{hashlib.blake2b(path.read_bytes()).hexdigest()}")
         for page in self.content.pages():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 from builder import __version__
 from builder.github.location import snapshot_state
 from builder.site.incremental import Manifest, tree_stat_key
@@ -12,7 +14,7 @@ def quick_key(options: BuildOptions) -> str:
     """Changes whenever any input of the build may have changed: content, templates, options, snapshot, ledger."""
     extra = "|".join(map(str, (
         __version__, options.strict, options.offline, options.templates.resolve(), options.base_url,
-        options.fallback_base_url, snapshot_state(options.cache_dir),
+        options.fallback_base_url, snapshot_state(options.cache_dir), git_head(options),
     )))
     roots = [options.content.resolve(), options.templates.resolve()]
     if options.ledger is not None:  # the ops page is only as fresh as the ledger it reads
@@ -22,3 +24,13 @@ def quick_key(options: BuildOptions) -> str:
 
 def up_to_date(options: BuildOptions, manifest: Manifest, key: str) -> bool:
     return options.incremental and manifest.quick_key == key and manifest.outputs_intact(options.out.resolve())
+
+
+def git_head(options: BuildOptions) -> str:
+    """The content repository's checked-out commit (gate history comes from it); "" outside git."""
+    try:
+        done = subprocess.run(["git", "-C", str(options.content), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""

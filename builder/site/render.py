@@ -11,7 +11,8 @@ from jinja2 import Environment, TemplateError
 from markupsafe import Markup
 
 from builder import __version__
-from builder.content.models import ARCHIVE_KINDS, ArchiveMeta, BoardMeta, GateMeta, TaskMeta
+from builder.content.gate_history import BoardHistory
+from builder.content.models import ARCHIVE_KINDS, STATUS_LABELS, ArchiveMeta, BoardMeta, GateMeta, TaskMeta
 from builder.content.structure import Content, Page
 from builder.errors import Diagnostic
 from builder.markup import LinkContext, Markdown, plain_text
@@ -20,6 +21,8 @@ from builder.site.views import ArchiveKindView, DependencyView, GateView, Status
 from builder.urls import relative_url
 
 ARCHIVE_INDEX_URL = "archive/"
+CHANGES_URL = "archive/changes/"
+CHANGES_FEED = f"{CHANGES_URL}feed.xml"
 NOT_FOUND_PAGE = "404.html"
 ASSETS = "assets"
 STYLESHEET = f"{ASSETS}/site.css"
@@ -52,14 +55,17 @@ class SiteRenderer:
         *,
         evidence: EvidenceHook | None = None,
         extra_urls: Iterable[str] = (),
+        history: BoardHistory | None = None,
     ) -> None:
         self.content = content
         self.env = env
         self.markdown = markdown
         self.evidence = evidence
+        self.history = history or BoardHistory()
         self.kinds = [key for key in ARCHIVE_KINDS if content.archive.get(key)]
+        changes = [CHANGES_URL] if self.history else []
         self.known_urls = frozenset(
-            [*(page.url for page in content.pages()), ARCHIVE_INDEX_URL, *(f"archive/{k}/" for k in self.kinds),
+            [*(page.url for page in content.pages()), ARCHIVE_INDEX_URL, *(f"archive/{k}/" for k in self.kinds), *changes,
              *extra_urls]
         )
         # links may also point at files that failed to load (their own errors are reported)
@@ -110,6 +116,7 @@ class SiteRenderer:
             description=self.body(gate, from_url=at)[0],
             workstream=self.workstreams.get(meta.workstream),
             evidence=self.evidence(gate) if self.evidence else None,
+            history=self.history.of(gate),
         )
 
     def gate_views(self, at: str) -> list[GateView]:
@@ -151,6 +158,9 @@ class SiteRenderer:
                 version=__version__,
                 archive_kinds=[(key, ARCHIVE_KINDS[key][1]) for key in self.kinds],
                 ops_available="ops/" in self.known_urls,
+                changes_available=bool(self.history),
+                repository_url=repository_url(self.content.config.repository),
+                status_label=lambda value: STATUS_LABELS.get(value, value),
                 **context,
             )
         except TemplateError as error:
@@ -230,10 +240,22 @@ class SiteRenderer:
                                          description=f"{view.label} in the archive."),
                 )
             )
+        if self.history:
+            outputs += self.changes_outputs()
         outputs.append(Rendered(NOT_FOUND_PAGE, self.render_404()))
         outputs.append(self.feed_output(generated_at, archive))
         outputs.append(Rendered("sitemap.xml", self.render_sitemap()))
         return outputs
+
+    def changes_outputs(self) -> list[Rendered]:
+        """"Board changes": every gate's status changes from git, newest first, as a page and an Atom feed."""
+        changes = self.history.changes()
+        page = self.render_template("changes.html", CHANGES_URL, changes=changes, partial=self.history.partial,
+                                    description="Board changes: every gate status change, from the "
+                                                "repository's history.")
+        feed = self.render_template("changes_feed.xml", CHANGES_FEED, changes=changes[:50], absolute=self.absolute,
+                                    updated=changes[0].committed_at)
+        return [Rendered(output_path(CHANGES_URL), page), Rendered(CHANGES_FEED, feed)]
 
     def feed_output(self, generated_at: datetime, archive: list[ArchiveKindView] | None = None) -> Rendered:
         """The Atom feed: the one index whose text comes from page bodies (summaries fall back to them)."""
@@ -261,6 +283,10 @@ class SiteRenderer:
     def render_sitemap(self) -> bytes:
         urls = sorted({"", ARCHIVE_INDEX_URL, *self.known_urls})
         return self.render_template("sitemap.xml", "", urls=urls, absolute=self.absolute)
+
+
+def repository_url(repository: str | None) -> str | None:
+    return f"https://github.com/{repository}" if repository else None
 
 
 def entry_sort_key(page: Page) -> tuple[int, str]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
+from builder.content.gate_history import StatusChange
 from builder.content.models import STATUS_LABELS
 from builder.content.structure import Page
 
@@ -32,6 +33,7 @@ class GateView:
     description: Markup
     workstream: Page | None
     evidence: object | None = None  # filled by the GitHub source when a snapshot is present
+    history: list[StatusChange] = field(default_factory=list)  # oldest first, from git; empty outside git
 
 
 @dataclass(frozen=True)
