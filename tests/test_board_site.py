@@ -77,3 +77,19 @@ def test_board_is_usable_on_a_phone(built_site: Path, serve_static, chromium, tm
         screenshot(page, tmp_path, "board-phone")
     finally:
         context.close()
+
+
+@pytest.mark.browser
+def test_readiness_line_is_on_the_first_screen_of_a_390_px_phone(built_site: Path, serve_static, chromium) -> None:
+    server = serve_static(built_site, "/giftboard/")
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True)
+    page = context.new_page()
+    try:
+        open_page(page, server.url_for(""))
+        line = page.locator("#readiness")
+        assert line.is_visible()
+        box = line.bounding_box()
+        assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 844, box
+        assert line.inner_text().startswith("1 of 4 gates complete · blocking launch: Infrastructure as Code")
+    finally:
+        context.close()

@@ -15,7 +15,7 @@ ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$")]
-GateStatus = Literal["complete", "in-progress", "planned"]
+GateStatus = Literal["complete", "in-progress", "blocked", "planned"]
 
 
 class ContentModel(BaseModel):
@@ -94,6 +94,9 @@ class GateMeta(Evidence):
     status: GateStatus
     workstream: Slug
     order: int = 0
+    owner: Text | None = Field(default=None, description="who answers for the gate (a person or a team)")
+    due: date | None = Field(default=None, description="target date, YYYY-MM-DD; past it an open gate is overdue")
+    blocked_reason: Text | None = Field(default=None, description="what blocks the gate (with status: blocked)")
 
 
 class ArchiveMeta(ContentModel):
@@ -151,4 +154,6 @@ ARCHIVE_KINDS: dict[str, tuple[type[ArchiveMeta], str]] = {
     "tasks": (TaskMeta, "Task archive"),
 }
 
-STATUS_LABELS: dict[str, str] = {"complete": "Complete", "in-progress": "In Progress", "planned": "Planned"}
+STATUS_LABELS: dict[str, str] = {
+    "complete": "Complete", "in-progress": "In Progress", "blocked": "Blocked", "planned": "Planned",
+}

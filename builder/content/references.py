@@ -31,6 +31,11 @@ def check_references(content: Content) -> list[Diagnostic]:
             error(gate, gate.line_of("workstream"),
                   f"unknown workstream '{gate.meta.workstream}':{suggestion(gate.meta.workstream, workstreams)} "
                   f"use one of {known} (files in workstreams/)")
+        if gate.meta.status == "blocked" and not gate.meta.blocked_reason:
+            error(gate, gate.line_of("status"), "status is blocked: add blocked_reason: what blocks the gate")
+        elif gate.meta.blocked_reason and gate.meta.status != "blocked":
+            error(gate, gate.line_of("blocked_reason"),
+                  f"blocked_reason is set but status is {gate.meta.status}: remove it or set status: blocked")
 
     tasks: dict[str, Page] = {}
     for task in content.archive.get("tasks", []):

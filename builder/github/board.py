@@ -55,6 +55,11 @@ class GitHubLayer:
             self._views[key] = summarise(meta, self.snapshot, status=status)
         return self._views[key]
 
+    def issue_state(self, ref: str) -> str | None:
+        """The snapshot's state of one linked issue or pull request ("open", "closed", "merged"…; None: unknown)."""
+        issue = self.snapshot.issues.get(ref) if self.snapshot is not None else None
+        return issue.state if issue is not None else None
+
     def contradictions(self, content: Content) -> list[Diagnostic]:
         """A diagnostic at the `status:` line of every gate whose declared status its evidence contradicts."""
         problems = []

@@ -101,7 +101,8 @@ class Site:
         self.history = BoardHistory() if problems else BoardHistory.read(self.content)
         env = make_environment(self.options.templates)
         self.renderer = SiteRenderer(self.content, env, Markdown(github.plugins), evidence=github.evidence,
-                                     extra_urls=[OPS_URL], history=self.history)
+                                     issue_state=github.issue_state, extra_urls=[OPS_URL],
+                                     history=self.history, today=self.options.build_date)
         if problems:
             raise ContentError(problems + self.renderer.link_problems())
         self.phases.mark("load")

@@ -15,6 +15,7 @@ def quick_key(options: BuildOptions) -> str:
     extra = "|".join(map(str, (
         __version__, options.strict, options.offline, options.templates.resolve(), options.base_url,
         options.fallback_base_url, snapshot_state(options.cache_dir), git_head(options),
+        options.build_date,
     )))
     roots = [options.content.resolve(), options.templates.resolve()]
     if options.ledger is not None:  # the ops page is only as fresh as the ledger it reads

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import UTC, date, datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,12 @@ class BuildOptions:
     base_url: str | None = None  # overrides site.yaml's base_url
     fallback_base_url: str | None = None  # used when site.yaml has none (CI derives the Pages URL)
     ledger: Path | None = None  # the gift ledger the ops page reports on
+    today: date | None = None  # the date gates are overdue against (default: today in UTC)
+
+    @property
+    def build_date(self) -> date:
+        """Gates past their due date on this day are overdue; a new day makes a no-change build render again."""
+        return self.today or datetime.now(UTC).date()
 
     @property
     def manifest_path(self) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from jinja2 import Environment, TemplateError
@@ -12,11 +12,12 @@ from markupsafe import Markup
 
 from builder import __version__
 from builder.content.gate_history import BoardHistory
-from builder.content.models import ARCHIVE_KINDS, STATUS_LABELS, ArchiveMeta, BoardMeta, GateMeta, TaskMeta
+from builder.content.models import ARCHIVE_KINDS, STATUS_LABELS, ArchiveMeta, BoardMeta, Dependency, GateMeta, TaskMeta
 from builder.content.structure import Content, Page
 from builder.errors import Diagnostic
 from builder.markup import LinkContext, Markdown, plain_text
 from builder.site.environment import template_error
+from builder.site.readiness import gate_groups, is_overdue, join_around, readiness, task_in_text, task_link
 from builder.site.views import ArchiveKindView, DependencyView, GateView, Status, WorkstreamView
 from builder.urls import relative_url
 
@@ -29,6 +30,8 @@ STYLESHEET = f"{ASSETS}/site.css"
 ARCHIVE_DESCRIPTION = "Phase 1 memory: build history, decisions, lessons, source summaries and tasks."
 
 EvidenceHook = Callable[[Page], Any]
+IssueStateHook = Callable[[str], str | None]  # "owner/repo#12" → "open", "closed", "merged"… (None: unknown)
+DONE_ISSUE_STATES = frozenset({"closed", "merged"})
 
 
 @dataclass
@@ -54,14 +57,18 @@ class SiteRenderer:
         markdown: Markdown,
         *,
         evidence: EvidenceHook | None = None,
+        issue_state: IssueStateHook | None = None,
         extra_urls: Iterable[str] = (),
         history: BoardHistory | None = None,
+        today: date | None = None,
     ) -> None:
         self.content = content
         self.env = env
         self.markdown = markdown
         self.evidence = evidence
         self.history = history or BoardHistory()
+        self.issue_state = issue_state
+        self.today = today or datetime.now(UTC).date()
         self.kinds = [key for key in ARCHIVE_KINDS if content.archive.get(key)]
         changes = [CHANGES_URL] if self.history else []
         self.known_urls = frozenset(
@@ -117,6 +124,10 @@ class SiteRenderer:
             workstream=self.workstreams.get(meta.workstream),
             evidence=self.evidence(gate) if self.evidence else None,
             history=self.history.of(gate),
+            owner=meta.owner,
+            due=meta.due,
+            overdue=is_overdue(meta, self.today),
+            blocked_reason=meta.blocked_reason,
         )
 
     def gate_views(self, at: str) -> list[GateView]:
@@ -190,20 +201,35 @@ class SiteRenderer:
         board = self.content.board
         meta = board.meta
         assert isinstance(meta, BoardMeta)
-        tasks = self.content.tasks_by_id()
-        dependencies = [
-            DependencyView(text=self.markdown.render_inline(dep.text), task=tasks.get(dep.task) if dep.task else None)
-            for dep in meta.dependencies
-        ]
         gates = self.gate_views("")  # once: the evidence hook and bodies are shared by both sections
+        workstreams = self.workstream_views("", gates)
         return {
             "board": meta,
-            "workstreams": self.workstream_views("", gates),
+            "workstreams": workstreams,
             "gates": gates,
-            "dependencies": dependencies,
+            "gate_groups": gate_groups(workstreams),
+            "readiness": readiness(gates),
+            "dependencies": [self.dependency_view(dependency) for dependency in meta.dependencies],
             "invariants": [self.markdown.render_inline(text) for text in meta.invariants],
             "archive": self.archive_views(),
         }
+
+    def dependency_view(self, dependency: Dependency) -> DependencyView:
+        """The dependency's text with its task id linked where the text names it (or in front when it does not),
+        done when that archived task is done or every issue it links is closed."""
+        task = self.content.tasks_by_id().get(dependency.task) if dependency.task else None
+        text = self.markdown.render_inline(dependency.text)
+        if task is not None:
+            assert isinstance(task.meta, TaskMeta)
+            link = task_link(relative_url("", task.url), task.meta.id, f"Archived task {task.meta.id}: {task.meta.status}")
+            around = task_in_text(dependency.text, task.meta.id)
+            before, after = around if around is not None else ("", dependency.text)
+            text = join_around(self.markdown.render_inline(before.strip()), link,
+                               self.markdown.render_inline(after.strip()))
+        task_done = task is not None and isinstance(task.meta, TaskMeta) and task.meta.status == "done"
+        states = [self.issue_state(ref) if self.issue_state else None for ref in dependency.links]
+        links_done = bool(states) and all(state in DONE_ISSUE_STATES for state in states)
+        return DependencyView(text=text, task=task, done=task_done or links_done)
 
     def archive_entry_context(self, page: Page) -> dict[str, Any]:
         meta = page.meta
