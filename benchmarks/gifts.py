@@ -150,9 +150,10 @@ def profile_main() -> None:
     """Child process: one warm-up order, then one profiled order; prints JSON {total, top: [[name, seconds]]}."""
     from builder.jobs.generation import pipeline_processor
     from builder.jobs.worker import JobContext
+    from builder.settings import load_settings
 
     out = Path(os.getcwd()) / "profile-site"
-    processor = pipeline_processor(os.environ)
+    processor = pipeline_processor(load_settings())
 
     def context(index: int) -> JobContext:
         return JobContext(ref=f"ord_profile{index}", token=f"{index:032x}", attempt=1, out_dir=out,

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from builder import __version__, commands
 from builder.errors import GiftboardError
+from builder.progress import allow
+from builder.settings import load_settings
 
 
 def verb_names() -> list[str]:
@@ -33,6 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(only=verb)
     args = parser.parse_args(argv)
     try:
+        args.settings = load_settings()  # the one read of the environment; commands pass it down
+        allow(args.settings)
         return int(args.run(args) or 0)
     except GiftboardError as error:
         print(f"error: {error}", file=sys.stderr)

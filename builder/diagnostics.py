@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterable
 from typing import TextIO
 
 from builder.errors import Diagnostic
+from builder.settings import Settings
 
 
 def escape_annotation_data(text: str) -> str:
@@ -26,22 +26,20 @@ def annotation(diagnostic: Diagnostic) -> str:
     return f"::error {props}::{escape_annotation_data(diagnostic.message)}"
 
 
-def in_github_actions() -> bool:
-    return os.environ.get("GITHUB_ACTIONS") == "true"
-
-
-def report(diagnostics: Iterable[Diagnostic], *, title: str = "Content errors", stream: TextIO | None = None) -> None:
-    """Print every diagnostic as `path:line: message`; under Actions also annotate and summarise."""
+def report(diagnostics: Iterable[Diagnostic], *, title: str = "Content errors", stream: TextIO | None = None,
+           settings: Settings | None = None) -> None:
+    """Print every diagnostic as `path:line: message`; under Actions (`settings.github_actions`) also annotate
+    and summarise."""
     out = stream or sys.stderr
     items = sorted(diagnostics)
     for item in items:
         print(item, file=out)
     print(f"{len(items)} error{'s' if len(items) != 1 else ''} found.", file=out)
-    if not in_github_actions():
+    if settings is None or not settings.github_actions:
         return
     for item in items:
         print(annotation(item), file=sys.stdout)
-    summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+    summary_path = settings.step_summary
     if summary_path:
         with open(summary_path, "a", encoding="utf-8") as summary:
             summary.write(f"## {title}\n\n| file | line | message |\n| --- | ---: | --- |\n")

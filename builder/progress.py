@@ -1,23 +1,30 @@
 """Progress for long commands: a rich bar in a terminal, nothing at all in logs, pipes and CI.
 
 Commands keep printing their usual one-line results either way; the bar is transient and goes to stderr.
+Bars are off until the CLI calls `allow(settings)` (so library use and tests never draw one).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from builder.settings import Settings
+
 Advance = Callable[[int], None]
+_allowed = False
+
+
+def allow(settings: Settings) -> None:
+    """Let bars show for this process unless it runs in CI or on a dumb terminal (the CLI calls this once)."""
+    global _allowed  # one switch for the whole process, set at start-up
+    _allowed = not (settings.ci or settings.dumb_terminal)
 
 
 def interactive() -> bool:
     """A person is watching: stderr is a terminal and this is not CI or Actions."""
-    if os.environ.get("CI") or os.environ.get("GITHUB_ACTIONS") or os.environ.get("TERM") == "dumb":
-        return False
-    return sys.stderr.isatty()
+    return _allowed and sys.stderr.isatty()
 
 
 @contextmanager

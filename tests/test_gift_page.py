@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from builder.errors import BuildError
+from builder.errors import BuildError, ConfigError
 from builder.gifts.content_credentials import C2paSettings
 from builder.gifts.contracts import DIGITAL_SOURCE_TYPE, CoverArt, GiftPage, Lyrics, PublicGift, Style
 from builder.gifts.media import prepare_media
 from builder.gifts.page import json_ld, render_gift_page, render_removed_page
 from builder.gifts.publisher import LocalPublisher, new_gift_token
+from builder.settings import load_settings
 from tests.support.browser import StaticServer, axe_violations, describe_violations, new_page, open_page, screenshot
 from tests.support.html_checks import find_executable_markup, validate_html5
 from tests.test_media import _artwork, _clip, _png
@@ -175,13 +176,15 @@ def test_og_image_is_absolute_with_a_public_base_url() -> None:
     assert head.meta("property", "og:url") == f"https://gifts.example.org/gifts/{page.token}/"
 
 
-def test_public_base_url_comes_from_the_environment_and_must_be_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GIFT_GIFTS_BASE_URL", "https://owner.github.io/gifts")
+def test_public_base_url_comes_from_the_environment_and_must_be_a_url() -> None:
+    base_url = load_settings({"GIFT_GIFTS_BASE_URL": "https://owner.github.io/gifts"}).gifts_base_url
     page = make_page()
-    assert f'content="https://owner.github.io/gifts/gifts/{page.token}/social.jpg"' in render_gift_page(page)
-    monkeypatch.setenv("GIFT_GIFTS_BASE_URL", 'javascript:alert(1)//"')
+    assert (f'content="https://owner.github.io/gifts/gifts/{page.token}/social.jpg"'
+            in render_gift_page(page, public_base_url=base_url))
+    with pytest.raises(ConfigError, match="GIFT_GIFTS_BASE_URL"):
+        load_settings({"GIFT_GIFTS_BASE_URL": 'javascript:alert(1)//"'})
     with pytest.raises(BuildError, match="GIFT_GIFTS_BASE_URL"):
-        render_gift_page(page)
+        render_gift_page(page, public_base_url='javascript:alert(1)//"')
 
 
 def test_audio_player_waits_for_the_listener_and_media_names_are_generic() -> None:

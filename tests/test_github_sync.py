@@ -19,6 +19,7 @@ from builder.github.collect import expected_requests
 from builder.github.links import wanted_from_content
 from builder.github.snapshot import Snapshot, format_time, load_snapshot, read_snapshot, write_snapshot
 from builder.github.source import resolve_snapshot
+from builder.settings import GitHubEnv, load_settings
 from tests.fakes.github_api import FakeGitHub, seed_board_world
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,6 +184,10 @@ def test_sync_without_a_repository_says_where_to_set_it(monkeypatch: pytest.Monk
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
+def github_env(env: dict[str, str]) -> GitHubEnv:
+    return load_settings(env).github
+
+
 def snapshot_at(when: datetime, repository: str = REPO) -> Snapshot:
     return Snapshot(repository=repository, fetched_at=format_time(when))
 
@@ -192,13 +197,14 @@ def test_offline_without_a_snapshot_fails_clearly(seed_content: Path, tmp_path: 
     monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")
     with pytest.raises(SourceError, match=r"--offline: no GitHub snapshot at .*github-snapshot.json. Run "
                                           r"`python -m builder sync` first"):
-        resolve_snapshot(seed_content, offline=True, cache_dir=tmp_path / ".cache", env={}, now=NOW)
+        resolve_snapshot(seed_content, offline=True, cache_dir=tmp_path / ".cache", github=GitHubEnv(), now=NOW)
 
 
 def test_offline_uses_a_stale_snapshot_and_says_so(seed_content: Path, tmp_path: Path) -> None:
     write_snapshot(snapshot_at(NOW - timedelta(days=3)), tmp_path / "github-snapshot.json")
     said: list[str] = []
-    snapshot = resolve_snapshot(seed_content, offline=True, cache_dir=tmp_path, env={}, now=NOW, say=said.append)
+    snapshot = resolve_snapshot(seed_content, offline=True, cache_dir=tmp_path, github=GitHubEnv(), now=NOW,
+                                say=said.append)
     assert snapshot is not None
     assert said and "stale" in said[0] and "3.0 days ago" in said[0]
 
@@ -207,7 +213,8 @@ def test_online_build_syncs_when_the_snapshot_is_stale_and_a_token_is_set(
         fake: FakeGitHub, seed_content: Path, tmp_path: Path) -> None:
     write_snapshot(snapshot_at(NOW - timedelta(days=3)), tmp_path / "github-snapshot.json")
     env = {"GITHUB_API_URL": fake.url, "GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": REPO}
-    snapshot = resolve_snapshot(seed_content, offline=False, cache_dir=tmp_path, env=env, now=NOW, say=print)
+    snapshot = resolve_snapshot(seed_content, offline=False, cache_dir=tmp_path, github=github_env(env), now=NOW,
+                                say=print)
     assert snapshot is not None and snapshot.fetched_at == format_time(NOW)
     assert len(fake.requests()) == 10
 
@@ -215,7 +222,7 @@ def test_online_build_syncs_when_the_snapshot_is_stale_and_a_token_is_set(
 def test_online_build_without_a_token_never_touches_the_network(seed_content: Path, tmp_path: Path) -> None:
     said: list[str] = []
     env = {"GITHUB_API_URL": "http://127.0.0.1:9", "GITHUB_REPOSITORY": REPO}
-    assert resolve_snapshot(seed_content, offline=False, cache_dir=tmp_path, env=env, now=NOW,
+    assert resolve_snapshot(seed_content, offline=False, cache_dir=tmp_path, github=github_env(env), now=NOW,
                             say=said.append) is None
     assert "no GitHub snapshot" in said[0]
 
@@ -224,12 +231,14 @@ def test_fresh_snapshot_is_used_and_other_repositories_are_ignored(seed_content:
     path = tmp_path / "github-snapshot.json"
     write_snapshot(snapshot_at(NOW - timedelta(hours=1)), path)
     env = {"GITHUB_REPOSITORY": REPO}
-    assert resolve_snapshot(seed_content, offline=False, cache_dir=tmp_path, env=env, now=NOW) is not None
+    assert resolve_snapshot(seed_content, offline=False, cache_dir=tmp_path, github=github_env(env),
+                            now=NOW) is not None
     assert load_snapshot(path, now=NOW + timedelta(days=2)) is None
     assert load_snapshot(path, now=NOW + timedelta(days=2), allow_stale=True) is not None
     write_snapshot(snapshot_at(NOW, repository="someone/else"), path)
     with pytest.raises(SourceError, match="no GitHub snapshot"):
-        resolve_snapshot(seed_content, offline=True, cache_dir=tmp_path, env=env, now=NOW, say=lambda _: None)
+        resolve_snapshot(seed_content, offline=True, cache_dir=tmp_path, github=github_env(env), now=NOW,
+                         say=lambda _: None)
 
 
 def test_a_sync_the_remaining_quota_cannot_cover_stops_after_the_first_request(

@@ -233,7 +233,8 @@ def test_a_stale_writer_never_moves_an_order_record_back(tmp_path: Path) -> None
 def test_actions_without_a_gifts_repository_refuses_to_publish_to_the_runner_disk(tmp_path: Path) -> None:
     from builder.errors import ConfigError
     from builder.jobs.runtime import runtime
+    from builder.settings import load_settings
 
     env = {"GITHUB_ACTIONS": "true", "GIFT_ENVELOPE_KEY": "x" * 43 + "="}
-    with runtime(tmp_path / "ledger", env=env) as rt, pytest.raises(ConfigError, match="GIFT_GIFTS_REMOTE"):
+    with runtime(tmp_path / "ledger", load_settings(env)) as rt, pytest.raises(ConfigError, match="GIFT_GIFTS_REMOTE"):
         rt.processor(tmp_path / "site")

@@ -288,6 +288,7 @@ def test_real_pipeline_with_a_leaky_provider_holds_the_order_and_leaks_nothing(
     from builder.gifts.order import parse_order
     from builder.jobs.generation import pipeline_processor
     from builder.jobs.support import status_view
+    from builder.settings import load_settings
     from tests.fakes.chat_api import ChatCompletionsFake, ChatConfig
     from tests.test_gift_cli import PRIVATE, valid_order
 
@@ -295,7 +296,8 @@ def test_real_pipeline_with_a_leaky_provider_holds_the_order_and_leaks_nothing(
     raw = json.dumps(valid_order()).encode()
     ref, _ = accept_order(raw, ledger=ledger, envelope=envelope, parse=parse_order)
     with ChatCompletionsFake(ChatConfig(mode="echo", echo_values=PRIVATE[:4])) as chat:
-        processor = pipeline_processor({"GIFT_LYRICS_BASE_URL": chat.url, "GIFT_LYRICS_API_KEY": "sk-test"})
+        settings = load_settings({"GIFT_LYRICS_BASE_URL": chat.url, "GIFT_LYRICS_API_KEY": "sk-test"})
+        processor = pipeline_processor(settings)
         worker(ledger, envelope, processor, tmp_path).run(until_idle=True, poll_s=0.01)
     record = ledger.get(ref)
     assert record.state == "held" and record.reason

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from builder.site.options import TEMPLATES_DIR, BuildOptions
@@ -35,7 +34,8 @@ def options_from(args: argparse.Namespace, *, incremental: bool = True) -> Build
         offline=args.offline,
         cache_dir=args.cache_dir,
         base_url=args.base_url,
-        fallback_base_url=os.environ.get("GIFTBOARD_BASE_URL") or None,
+        fallback_base_url=args.settings.site_base_url or None,
+        github=args.settings.github,
         ledger=args.ledger,
         incremental=incremental and not getattr(args, "no_cache", False),
         **extra,

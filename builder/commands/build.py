@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = site.build()
     except ContentError as error:
-        report(error.diagnostics, title="Board build failed")
+        report(error.diagnostics, title="Board build failed", settings=args.settings)
         print("build failed: the previous output is untouched", file=sys.stderr)
         return 1
     for warning in site.warnings:

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     except ContentError as error:
         problems = error.diagnostics
     if problems:
-        report(problems, title="Board check failed")
+        report(problems, title="Board check failed", settings=args.settings)
         return 1
     assert site.content is not None
     print(f"{args.content}: {len(site.content.pages())} pages OK")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ def submit(args: argparse.Namespace) -> int:
         raw = path.read_bytes()
     except OSError as error:
         raise OrderError([f"{path}: cannot read ({error.strerror})"]) from None
-    with runtime(args.ledger, message="accept an order") as rt:
+    with runtime(args.ledger, args.settings, message="accept an order") as rt:
         try:
             ref, created = accept_order(raw, ledger=rt.ledger, envelope=rt.envelope)
         except OrderError as error:
@@ -55,7 +54,7 @@ def submit(args: argparse.Namespace) -> int:
 
 
 def work(args: argparse.Namespace) -> int:
-    with runtime(args.ledger, lease_s=args.lease_seconds, message="work") as rt:
+    with runtime(args.ledger, args.settings, lease_s=args.lease_seconds, message="work") as rt:
         due = sum(1 for r in rt.ledger.records() if r.state in (State.QUEUED, State.RECEIVED, State.RETRY_WAIT))
         with progress("Generating gifts", due if args.until_idle else None, minimum=2) as advance:
             processor = rt.processor(args.out)
@@ -67,7 +66,7 @@ def work(args: argparse.Namespace) -> int:
                     advance(1)
 
             worker = Worker(rt.ledger, rt.envelope, counted, rt.settings, args.out,
-                            only_ref=args.ref, on_commit=rt.push if rt.sync else None)
+                            only_ref=args.ref, owner=rt.owner(), on_commit=rt.push if rt.sync else None)
             summary = worker.run(until_idle=args.until_idle, workers=args.workers)
     outcomes = ", ".join(f"{n} {state}" for state, n in sorted(summary.outcomes.items())) or "nothing due"
     print(f"{summary.attempts} attempt(s): {outcomes}")
@@ -75,7 +74,7 @@ def work(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    with runtime(args.ledger) as rt:
+    with runtime(args.ledger, args.settings) as rt:
         view = status_view(rt.ledger, args.ref, rt.base_url)
     if args.json:
         _print_json(view)
@@ -97,7 +96,7 @@ def status(args: argparse.Namespace) -> int:
 
 def list_orders(args: argparse.Namespace) -> int:
     state: State | None = parse_state(args.state) if args.state else None
-    with runtime(args.ledger) as rt:
+    with runtime(args.ledger, args.settings) as rt:
         rows = list_view(rt.ledger, state)
     if args.json:
         _print_json(rows)
@@ -110,8 +109,8 @@ def list_orders(args: argparse.Namespace) -> int:
 
 def finish(args: argparse.Namespace) -> int:
     """The generate run's always() step: release what the run still holds, print a support-safe summary."""
-    run_id = os.environ.get("GITHUB_RUN_ID", "")
-    with runtime(args.ledger, message=f"{args.ref}: run finished") as rt:
+    run_id = args.settings.run_id
+    with runtime(args.ledger, args.settings, message=f"{args.ref}: run finished") as rt:
         record = release_run(rt.ledger, args.ref, run_owner_prefix(run_id), rt.settings) if run_id else (
             rt.ledger.get(args.ref))
         view = summary(record, rt.base_url)
@@ -123,7 +122,7 @@ def finish(args: argparse.Namespace) -> int:
 
 
 def reconcile_cmd(args: argparse.Namespace) -> int:
-    with runtime(args.ledger, message="reconcile") as rt:
+    with runtime(args.ledger, args.settings, message="reconcile") as rt:
         report = reconcile(rt.ledger, rt.settings, dispatcher=rt.dispatcher())
     for line in report.actions:
         print(line)
@@ -132,7 +131,7 @@ def reconcile_cmd(args: argparse.Namespace) -> int:
 
 
 def retry(args: argparse.Namespace) -> int:
-    with runtime(args.ledger, message=f"{args.ref}: support retry") as rt:
+    with runtime(args.ledger, args.settings, message=f"{args.ref}: support retry") as rt:
         record = support_retry(rt.ledger, args.ref)
         dispatcher = rt.dispatcher()
         if dispatcher is not None:
@@ -142,7 +141,7 @@ def retry(args: argparse.Namespace) -> int:
 
 
 def takedown_cmd(args: argparse.Namespace) -> int:
-    with runtime(args.ledger, message=f"{args.ref}: taken down") as rt:
+    with runtime(args.ledger, args.settings, message=f"{args.ref}: taken down") as rt:
         record = takedown(rt.ledger, args.ref, rt.remover(args.out))
     print(f"{record.ref}: taken down; the page now says the gift was removed")
     return 0

@@ -13,7 +13,7 @@ from builder.jobs.settings import DEFAULT_LEDGER_DIR
 
 
 def serve_cmd(args: argparse.Namespace) -> int:
-    with runtime(args.ledger) as rt:
+    with runtime(args.ledger, args.settings) as rt:
         if not rt.settings.webhook_secret:
             raise ConfigError("GIFT_WEBHOOK_SECRET is not set: the intake refuses unsigned orders")
         app = create_app(rt.ledger, rt.envelope, rt.settings, dispatcher=rt.dispatcher(),

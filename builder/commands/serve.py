@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         if site.content is None:
             site.load()
     except ContentError as error:
-        report(error.diagnostics, title="Board build failed")
+        report(error.diagnostics, title="Board build failed", settings=args.settings)
         return 1
     server = start_preview_server(args.out.resolve(), args.host, args.port)
     host, port = server.server_address[:2]
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                 continue
             result = live.apply(changed)
             if result.problems:
-                report(result.problems, title="Board rebuild failed")
+                report(result.problems, title="Board rebuild failed", settings=args.settings)
             print(result.describe(), flush=True)
     finally:
         server.shutdown()

@@ -21,7 +21,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     path = args.snapshot or default_path(Path(".cache"))
     with progress("Reading GitHub (read-only)"):
-        result = sync(args.content, snapshot_path=path)
+        result = sync(args.content, snapshot_path=path, github=args.settings.github)
     snapshot = result.snapshot
     print(f"{path}: {snapshot.repository} at {snapshot.fetched_at}: {len(snapshot.issues)} linked items, "
           f"{len(snapshot.workflows)} workflows, {len(snapshot.checks)} checks, {len(snapshot.milestones)} "

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,9 @@ from typing import Any
 
 from builder.errors import ConfigError, MediaError
 from builder.gifts.contracts import DIGITAL_SOURCE_TYPE
+from builder.settings import C2paSource
 
 CLAIM_GENERATOR = "Giftboard"
-_TRUTHY = {"1", "true", "yes", "on"}
 
 
 @dataclass(frozen=True)
@@ -40,25 +39,28 @@ class C2paSettings:
         return cls(enabled=False, source="off", note=note)
 
 
-def c2pa_settings_from_env(env: Mapping[str, str] | None = None, *,
-                           dev_dir: Path = Path(".data/c2pa")) -> C2paSettings:
-    """Read the signing chain from the environment (see the module docstring for the rules)."""
-    env = os.environ if env is None else env
-    mode = env.get("GIFT_C2PA", "auto").strip().lower() or "auto"
-    if mode not in {"auto", "off", "required"}:
-        raise ConfigError("GIFT_C2PA must be auto, off or required")
-    if mode == "off":
+def c2pa_settings_from_env(env: Mapping[str, str], *, dev_dir: Path = Path(".data/c2pa")) -> C2paSettings:
+    """`c2pa_settings` for the settings `env` holds (a mapping of variables, as in tests)."""
+    from builder.settings import load_settings
+
+    settings = load_settings(env)
+    return c2pa_settings(settings.c2pa, ci=settings.ci, dev_dir=dev_dir)
+
+
+def c2pa_settings(source: C2paSource, *, ci: bool, dev_dir: Path = Path(".data/c2pa")) -> C2paSettings:
+    """The signing chain `source` names (see the module docstring for the rules); `ci` never invents one."""
+    if source.mode == "off":
         return C2paSettings.off("content credentials are turned off (GIFT_C2PA=off)")
-    chain = _secret(env, "GIFT_C2PA_CERT_CHAIN")
-    key = _secret(env, "GIFT_C2PA_PRIVATE_KEY")
+    chain = _secret("GIFT_C2PA_CERT_CHAIN", source.cert_chain, source.cert_chain_file)
+    key = _secret("GIFT_C2PA_PRIVATE_KEY", source.private_key, source.private_key_file)
     if chain and key:
         _check_chain(chain, key)
         return C2paSettings(enabled=True, source="configured", chain_pem=chain, key_pem=key)
     if chain or key:
         raise ConfigError("GIFT_C2PA_CERT_CHAIN and GIFT_C2PA_PRIVATE_KEY must be set together")
-    if mode == "required":
+    if source.mode == "required":
         raise ConfigError("GIFT_C2PA=required but no signing chain is configured (GIFT_C2PA_CERT_CHAIN[_FILE])")
-    if any(env.get(name, "").strip().lower() in _TRUTHY for name in ("CI", "GITHUB_ACTIONS")):
+    if ci:
         return C2paSettings.off("content credentials are not attached: no signing certificate is configured")
     from builder.gifts.dev_certificates import ensure_dev_chain
 
@@ -153,16 +155,15 @@ def _check_chain(chain_pem: bytes, key_pem: bytes) -> None:
         raise ConfigError("GIFT_C2PA_PRIVATE_KEY does not belong to the first certificate of GIFT_C2PA_CERT_CHAIN")
 
 
-def _secret(env: Mapping[str, str], name: str) -> bytes:
-    value = env.get(name, "").strip().replace("\\n", "\n")  # a PEM pasted with literal \n separators
+def _secret(name: str, text: str, file: str) -> bytes:
+    value = text.strip().replace("\\n", "\n")  # a PEM pasted with literal \n separators
     if value:
         if not value.isascii():
             raise ConfigError(f"{name} must be PEM text")
         return value.encode("ascii") + b"\n"
-    path = env.get(f"{name}_FILE", "").strip()
-    if path:
+    if file:
         try:
-            return Path(path).read_bytes()
+            return Path(file).read_bytes()
         except OSError:
             raise ConfigError(f"{name}_FILE names a file that cannot be read") from None
     return b""

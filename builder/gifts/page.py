@@ -11,7 +11,6 @@ import base64
 import hashlib
 import io
 import json
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,10 +57,8 @@ class _Image:
     height: int
 
 
-def render_gift_page(page: GiftPage, *, public_base_url: str | None = None) -> str:
-    """The gift's index.html; `public_base_url` (default: env GIFT_GIFTS_BASE_URL) makes og:image absolute."""
-    if public_base_url is None:
-        public_base_url = os.environ.get("GIFT_GIFTS_BASE_URL", "").strip()
+def render_gift_page(page: GiftPage, *, public_base_url: str = "") -> str:
+    """The gift's index.html; `public_base_url` (GIFT_GIFTS_BASE_URL) makes og:image absolute."""
     if public_base_url and not re.fullmatch(r"https?://[^\s\"'<>]+", public_base_url):
         raise BuildError("GIFT_GIFTS_BASE_URL must be an http(s) URL")
     css = _stylesheet("gift.css")

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from builder.errors import GiftboardError, GuardViolation, ProviderError
 from builder.gifts import guard
-from builder.gifts.content_credentials import C2paSettings, c2pa_settings_from_env
+from builder.gifts.content_credentials import C2paSettings
 from builder.gifts.contracts import AudioClip, Brief, CoverArt, GiftPage, Lyrics, ProviderTiming, PublishedGift
 from builder.gifts.media import prepare_media
 from builder.gifts.order import Order
@@ -83,15 +83,17 @@ def produce_gift(
     max_regenerations: int = 2,
     known_prediction_id: str | None = None,
     on_prediction_created: PredictionCallback | None = None,
-    c2pa: C2paSettings | None = None,
+    c2pa: C2paSettings,
     before_swap: Callable[[], None] | None = None,
+    public_base_url: str = "",
 ) -> PublishedGift:
     """Generate and publish one gift at `out_dir/gifts/<token>/`.
 
     Raises GuardViolation (hold the order: private input would have been published; nothing was written),
     ProviderError (`retryable` says whether to try again; `known_prediction_id` lets the retry find a remote
-    audio job already paid for), MediaError or BuildError. `c2pa` signs the media (default: from the
-    environment, `c2pa_settings_from_env()`). Publishing the same token again replaces the page atomically,
+    audio job already paid for), MediaError or BuildError. `c2pa` signs the media (`c2pa_settings` from the
+    settings); `public_base_url` (GIFT_GIFTS_BASE_URL) makes og:image absolute.
+    Publishing the same token again replaces the page atomically,
     so a retry never makes a second one.
     """
     run = _Run()
@@ -116,7 +118,8 @@ def produce_gift(
 
     cover = run.guarded("cover", providers.cover.kind, brief, max_regenerations, draw,
                         lambda result: guard.check_bytes(order, result.png, "cover art"))
-    files, boilerplate = _render(order, token, lyrics, audio, cover, providers, generated_at, c2pa)
+    files, boilerplate = _render(order, token, lyrics, audio, cover, providers, generated_at, c2pa,
+                                  public_base_url)
     return _publish(order, out_dir, token, files, boilerplate, run.timings, before_swap)
 
 
@@ -127,11 +130,11 @@ def _check_lyrics(order: Order, lyrics: Lyrics) -> None:
 
 
 def _render(order: Order, token: str, lyrics: Lyrics, audio: AudioClip, cover: CoverArt, providers: Providers,
-            generated_at: datetime, c2pa: C2paSettings | None) -> tuple[dict[str, bytes], frozenset[str]]:
+            generated_at: datetime, c2pa: C2paSettings, public_base_url: str
+            ) -> tuple[dict[str, bytes], frozenset[str]]:
     """Media and page as name → bytes, in memory (nothing is written until the guard has read it all), and
     the words of the same page rendered with placeholders for every order text: the template's own words."""
-    settings = c2pa if c2pa is not None else c2pa_settings_from_env()
-    media = prepare_media(art=cover, audio=audio, photo=order.cover_photo_bytes(), c2pa=settings)
+    media = prepare_media(art=cover, audio=audio, photo=order.cover_photo_bytes(), c2pa=c2pa)
     page = GiftPage(
         token=token,
         public=order.public(),
@@ -144,7 +147,7 @@ def _render(order: Order, token: str, lyrics: Lyrics, audio: AudioClip, cover: C
         providers=providers.kinds(),
         extra_files=list(media.extra_files),
     )
-    files = {"index.html": render_gift_page(page).encode()}
+    files = {"index.html": render_gift_page(page, public_base_url=public_base_url).encode()}
     for media_file in media.files:
         if media_file.name in files:
             raise GiftboardError(f"two gift files are both named {media_file.name}")
@@ -154,7 +157,7 @@ def _render(order: Order, token: str, lyrics: Lyrics, audio: AudioClip, cover: C
         public=replace(page.public, recipient_display_name="Recipient", from_display_name="Sender", public_message=""),
         lyrics=replace(lyrics, title="Title", text="Lyrics"),
     )
-    return files, guard.boilerplate_words(render_gift_page(placeholders))
+    return files, guard.boilerplate_words(render_gift_page(placeholders, public_base_url=public_base_url))
 
 
 def _publish(order: Order, out_dir: Path, token: str, files: dict[str, bytes], boilerplate: frozenset[str],

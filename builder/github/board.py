@@ -1,6 +1,6 @@
 """What the GitHub source adds to one board build, behind one object the site pipeline calls.
 
-    layer = GitHubLayer.resolve(content_root, offline=..., cache_dir=...)   # may sync; may raise SourceError
+    layer = GitHubLayer.resolve(content_root, offline=..., cache_dir=..., github=...)  # may sync or raise SourceError
     content = load_content(root, generated=layer.pages)
     Markdown(plugins=layer.plugins); SiteRenderer(..., evidence=layer.evidence)
     warnings += layer.contradictions(content)                                # `build --strict` fails on them
@@ -21,6 +21,7 @@ from builder.github.refs import refs_plugin
 from builder.github.snapshot import Snapshot, dumps
 from builder.github.source import Say, resolve_snapshot, say_on_stderr
 from builder.markup import Plugin
+from builder.settings import GitHubEnv
 
 
 @dataclass
@@ -30,8 +31,9 @@ class GitHubLayer:
     _views: dict[str, EvidenceView | None] = field(default_factory=dict)
 
     @classmethod
-    def resolve(cls, content_root: Path, *, offline: bool, cache_dir: Path, say: Say = say_on_stderr) -> GitHubLayer:
-        snapshot = resolve_snapshot(content_root, offline=offline, cache_dir=cache_dir, say=say)
+    def resolve(cls, content_root: Path, *, offline: bool, cache_dir: Path, github: GitHubEnv,
+                say: Say = say_on_stderr) -> GitHubLayer:
+        snapshot = resolve_snapshot(content_root, offline=offline, cache_dir=cache_dir, github=github, say=say)
         return cls(snapshot=snapshot, pages=generated_pages(snapshot))
 
     @property

@@ -1,4 +1,4 @@
-"""The read-only GitHub client: settings from the environment, PyGithub set up with the guard, bounded reads.
+"""The read-only GitHub client: settings from `builder.settings`, PyGithub set up with the guard, bounded reads.
 
 Every read is one request (lists read their first page only, 100 items), so the number of requests a
 sync makes follows from what the content links, not from how big the repository is.
@@ -6,8 +6,7 @@ sync makes follows from what the content links, not from how big the repository 
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from urllib3.util.retry import Retry
 
 from builder.errors import ConfigError, SourceError, TokenPolicyError
 from builder.github.token_policy import check_scopes, install_guard, scrub
+from builder.settings import GitHubEnv
 
 DEFAULT_API_URL = "https://api.github.com"
 PER_PAGE = 100
@@ -42,19 +42,14 @@ class GitHubSettings:
         return f"GitHubSettings(api_url={self.api_url!r}, repository={self.repository!r}, token=***)"
 
     @classmethod
-    def from_env(cls, site_repository: str | None, env: Mapping[str, str] | None = None) -> GitHubSettings:
-        env = os.environ if env is None else env
-        repository = site_repository or env.get("GITHUB_REPOSITORY", "")
+    def for_site(cls, site_repository: str | None, github: GitHubEnv) -> GitHubSettings:
+        """site.yaml's `repository:` (else GITHUB_REPOSITORY), read with the token and limits of `github`."""
+        repository = site_repository or github.repository
         if not repository:
             raise ConfigError(
                 "no GitHub repository: set `repository: owner/name` in content/site.yaml or GITHUB_REPOSITORY"
             )
-        api_url = (env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
-        try:
-            max_wait = float(env.get("GIFTBOARD_GITHUB_MAX_WAIT") or 60)
-        except ValueError:
-            raise ConfigError("GIFTBOARD_GITHUB_MAX_WAIT must be a number of seconds") from None
-        return cls(api_url=api_url, repository=repository, token=env.get("GITHUB_TOKEN", ""), max_wait=max_wait)
+        return cls(api_url=github.api_url, repository=repository, token=github.token, max_wait=github.max_wait_s)
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,8 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from builder.content.source import FrontMatterError, parse_yaml
 from builder.errors import SourceError
 from builder.github.links import wanted_from_content
 from builder.github.snapshot import MAX_AGE, Snapshot, default_path, read_snapshot, write_snapshot
+from builder.settings import GitHubEnv
 
 Say = Callable[[str], None]
 
@@ -42,15 +42,14 @@ def site_repository(content_root: Path) -> str | None:
     return str(value) if value else None
 
 
-def sync(content_root: Path, *, snapshot_path: Path, env: Mapping[str, str] | None = None,
-         now: datetime | None = None) -> SyncResult:
+def sync(content_root: Path, *, snapshot_path: Path, github: GitHubEnv, now: datetime | None = None) -> SyncResult:
     """Read everything the content links from GitHub and write the snapshot atomically."""
     # PyGithub and requests take ~100 ms to import: only a sync pays for them, never an offline build
     from builder.github.client import GitHubReader, GitHubSettings
     from builder.github.collect import collect_snapshot
 
     content = load_content(content_root)
-    settings = GitHubSettings.from_env(content.config.repository, env)
+    settings = GitHubSettings.for_site(content.config.repository, github)
     reader = GitHubReader(settings)
     snapshot = collect_snapshot(reader, wanted_from_content(content), now or datetime.now(UTC))
     write_snapshot(snapshot, snapshot_path)
@@ -62,18 +61,17 @@ def _age(snapshot: Snapshot, now: datetime) -> str:
     return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.0f} hours"
 
 
-def resolve_snapshot(content_root: Path, *, offline: bool, cache_dir: Path, now: datetime | None = None,
-                     env: Mapping[str, str] | None = None, say: Say = say_on_stderr) -> Snapshot | None:
+def resolve_snapshot(content_root: Path, *, offline: bool, cache_dir: Path, github: GitHubEnv,
+                     now: datetime | None = None, say: Say = say_on_stderr) -> Snapshot | None:
     """The snapshot a build should use, or None (pages then show links without live state).
 
     --offline: the snapshot under `cache_dir` whatever its age (a warning when stale); SourceError when
     there is none. Otherwise: a fresh snapshot when present; else, with GITHUB_TOKEN set, sync now; else
     the stale one with a warning, or None with a note.
     """
-    env = os.environ if env is None else env
     now = now or datetime.now(UTC)
     path = default_path(cache_dir)
-    repository = site_repository(content_root) or env.get("GITHUB_REPOSITORY") or None
+    repository = site_repository(content_root) or github.repository or None
     snapshot = read_snapshot(path) if path.is_file() else None
     if snapshot is not None and repository and snapshot.repository != repository:
         say(f"warning: {path} is for {snapshot.repository}, not {repository}: ignoring it")
@@ -90,8 +88,8 @@ def resolve_snapshot(content_root: Path, *, offline: bool, cache_dir: Path, now:
         return snapshot
     if snapshot is not None and not snapshot.is_stale(now):
         return snapshot
-    if env.get("GITHUB_TOKEN") and repository:
-        result = sync(content_root, snapshot_path=path, env=env, now=now)
+    if github.token and repository:
+        result = sync(content_root, snapshot_path=path, github=github, now=now)
         say(f"synced {result.snapshot.repository} from GitHub ({result.requests} requests) into {path}")
         return result.snapshot
     if snapshot is not None:

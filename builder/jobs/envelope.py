@@ -1,6 +1,6 @@
 """The encrypted envelope: the private order at rest (Fernet: AES-128-CBC + HMAC-SHA256, authenticated).
 
-The key comes from GIFT_ENVELOPE_KEY. Locally, without one, a demo key is generated into
+The key comes from GIFT_ENVELOPE_KEY (`Settings.envelope_key`). Locally, without one, a demo key is generated into
 .data/envelope.key; in CI or on Actions a missing key is a ConfigError, never a silent demo key.
 """
 
@@ -15,6 +15,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 from builder.errors import ConfigError, EnvelopeError
+from builder.settings import Settings
 
 DEMO_KEY_PATH = Path(".data/envelope.key")
 
@@ -48,16 +49,18 @@ class Envelope:
         return hmac.new(self._mac_key, data, hashlib.sha256).hexdigest()
 
 
-def _in_ci(env: Mapping[str, str]) -> bool:
-    return any(env.get(name, "").strip().lower() not in ("", "0", "false") for name in ("CI", "GITHUB_ACTIONS"))
+def load_envelope(env: Mapping[str, str], demo_key_path: Path = DEMO_KEY_PATH) -> Envelope:
+    """`open_envelope` for the settings a mapping of variables holds (tests)."""
+    from builder.settings import load_settings
+
+    return open_envelope(load_settings(env), demo_key_path)
 
 
-def load_envelope(env: Mapping[str, str] | None = None, demo_key_path: Path = DEMO_KEY_PATH) -> Envelope:
-    env = os.environ if env is None else env
-    key = env.get("GIFT_ENVELOPE_KEY", "").strip()
-    if key:
-        return Envelope(key.encode())
-    if _in_ci(env):
+def open_envelope(settings: Settings, demo_key_path: Path = DEMO_KEY_PATH) -> Envelope:
+    """The envelope for GIFT_ENVELOPE_KEY; locally without one, the demo key (created on first use)."""
+    if settings.envelope_key:
+        return Envelope(settings.envelope_key.encode())
+    if settings.ci:
         raise ConfigError("GIFT_ENVELOPE_KEY is not set; CI and Actions never use a generated demo key")
     return Envelope(_demo_key(demo_key_path))
 

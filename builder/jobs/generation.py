@@ -5,25 +5,26 @@ Imports are lazy so the job machinery (and its tests) work without the pipeline'
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from builder.errors import ConfigError
 from builder.gifts.contracts import PublishedGift
 from builder.jobs.worker import JobContext, Processor
+from builder.settings import Settings
 
 
-def pipeline_processor(env: Mapping[str, str] | None = None) -> Processor:
+def pipeline_processor(settings: Settings) -> Processor:
     """Wire builder.gifts.order / providers / pipeline into a worker Processor."""
     try:
+        from builder.gifts.content_credentials import c2pa_settings
         from builder.gifts.order import parse_order
         from builder.gifts.pipeline import produce_gift
         from builder.gifts.providers import select_providers
     except ImportError as error:
         raise ConfigError(f"the gift pipeline is not available ({error.name})") from None
-    providers = select_providers(os.environ if env is None else env)
+    providers = select_providers(settings.providers)
 
     def process(context: JobContext) -> PublishedGift:
         order = parse_order(context.order_bytes)
@@ -36,6 +37,8 @@ def pipeline_processor(env: Mapping[str, str] | None = None) -> Processor:
             known_prediction_id=context.known_prediction_id,
             on_prediction_created=context.on_prediction_created,
             before_swap=context.ensure_owner,
+            c2pa=c2pa_settings(settings.c2pa, ci=settings.ci),
+            public_base_url=settings.gifts_base_url,
         )
 
     return process

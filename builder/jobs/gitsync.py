@@ -10,7 +10,6 @@ version. The remote URL may carry credentials, so it is never printed.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import shlex
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from builder.errors import JobError
+from builder.settings import child_env
 
 T = TypeVar("T")
 IDENTITY = ("giftboard-bot", "giftboard-bot@users.noreply.github.com")
@@ -58,7 +58,7 @@ class GitSync:
     # plumbing --------------------------------------------------------------------------------------
     def _git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         name, email = IDENTITY
-        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+        env = child_env(GIT_TERMINAL_PROMPT="0", LC_ALL="C")
         command = ["git", "-c", f"user.name={name}", "-c", f"user.email={email}", "-c", "commit.gpgsign=false",
                    "-c", "core.hooksPath=/dev/null", *args]
         done = subprocess.run(command, cwd=self.workdir, env=env, capture_output=True, text=True, timeout=120)

@@ -149,9 +149,9 @@ def run_owner_prefix(run_id: str) -> str:
     return f"run-{run_id}:"
 
 
-def default_owner() -> str:
-    """Lease owner id; on Actions it names the run, so the run's always() step can release what it held."""
-    run_id = os.environ.get("GITHUB_RUN_ID", "")
+def default_owner(run_id: str = "") -> str:
+    """Lease owner id; on Actions (`run_id`, GITHUB_RUN_ID) it names the run, so the run's always() step can
+    release what it held."""
     prefix = run_owner_prefix(run_id) if run_id else ""
     return f"{prefix}{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 

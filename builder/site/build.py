@@ -91,7 +91,7 @@ class Site:
 
         When some files fail, the links of every page that loaded are still checked, so one run lists it all."""
         github = GitHubLayer.resolve(self.options.content, offline=self.options.offline,
-                                     cache_dir=self.options.cache_dir)
+                                     cache_dir=self.options.cache_dir, github=self.options.github)
         self.github_key = github.key
         self.content, problems = read_content(self.options.content, generated=github.pages)
         self.warnings = github.contradictions(self.content)

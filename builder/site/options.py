@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from builder.settings import GitHubEnv
+
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 
 
@@ -25,6 +27,7 @@ class BuildOptions:
     fallback_base_url: str | None = None  # used when site.yaml has none (CI derives the Pages URL)
     ledger: Path | None = None  # the gift ledger the ops page reports on
     today: date | None = None  # the date gates are overdue against (default: today in UTC)
+    github: GitHubEnv = field(default_factory=GitHubEnv)  # reading GitHub (token, API URL) when not --offline
 
     @property
     def build_date(self) -> date:

@@ -1,4 +1,4 @@
-"""Choose each stage's adapter from the environment (DESIGN.md section 5)."""
+"""Choose each stage's adapter from the provider settings (DESIGN.md section 5)."""
 
 from __future__ import annotations
 
@@ -9,42 +9,35 @@ from builder.gifts.providers.chat import ChatLyricsProvider
 from builder.gifts.providers.http import Timeouts
 from builder.gifts.providers.offline import OfflineAudio, OfflineCover, OfflineLyrics
 from builder.gifts.providers.predictions import PredictionsAudioProvider
+from builder.settings import ProviderSettings, load_settings
 
 
-def select_providers(env: Mapping[str, str]) -> Providers:
+def select_providers(settings: ProviderSettings | Mapping[str, str]) -> Providers:
     """Chat Completions lyrics when GIFT_LYRICS_BASE_URL is set, predictions audio when GIFT_AUDIO_BASE_URL is
-    set, offline otherwise; cover art is always drawn offline. Optional: GIFT_LYRICS_MODEL, GIFT_AUDIO_MODEL,
-    GIFT_PROVIDER_CONNECT_TIMEOUT_S, GIFT_LYRICS_TIMEOUT_S, GIFT_AUDIO_TIMEOUT_S, GIFT_AUDIO_POLL_S."""
-    connect = _seconds(env, "GIFT_PROVIDER_CONNECT_TIMEOUT_S", 5.0)
-    lyrics_base = env.get("GIFT_LYRICS_BASE_URL", "").strip()
-    audio_base = env.get("GIFT_AUDIO_BASE_URL", "").strip()
+    set, offline otherwise; cover art is always drawn offline. A mapping of variables (tests) is read with
+    `builder.settings.load_settings` first."""
+    if not isinstance(settings, ProviderSettings):
+        settings = load_settings(settings).providers
+    connect = settings.connect_timeout_s
     lyrics = (
         ChatLyricsProvider(
-            base_url=lyrics_base,
-            api_key=env.get("GIFT_LYRICS_API_KEY", ""),
-            model=env.get("GIFT_LYRICS_MODEL", "").strip() or "gpt-4o-mini",
-            timeouts=Timeouts(connect_s=connect, total_s=_seconds(env, "GIFT_LYRICS_TIMEOUT_S", 60.0)),
+            base_url=settings.lyrics_base_url,
+            api_key=settings.lyrics_api_key,
+            model=settings.lyrics_model,
+            timeouts=Timeouts(connect_s=connect, total_s=settings.lyrics_timeout_s),
         )
-        if lyrics_base
+        if settings.lyrics_base_url
         else OfflineLyrics()
     )
     audio = (
         PredictionsAudioProvider(
-            base_url=audio_base,
-            api_key=env.get("GIFT_AUDIO_API_KEY", ""),
-            model=env.get("GIFT_AUDIO_MODEL", "").strip(),
-            timeouts=Timeouts(connect_s=connect, total_s=_seconds(env, "GIFT_AUDIO_TIMEOUT_S", 300.0)),
-            poll_interval_s=_seconds(env, "GIFT_AUDIO_POLL_S", 1.0),
+            base_url=settings.audio_base_url,
+            api_key=settings.audio_api_key,
+            model=settings.audio_model,
+            timeouts=Timeouts(connect_s=connect, total_s=settings.audio_timeout_s),
+            poll_interval_s=settings.audio_poll_s,
         )
-        if audio_base
+        if settings.audio_base_url
         else OfflineAudio()
     )
     return Providers(lyrics=lyrics, audio=audio, cover=OfflineCover())
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    try:
-        value = float(env.get(name, "") or default)
-    except ValueError:
-        return default
-    return value if value > 0 else default
