@@ -1,4 +1,26 @@
-"""The project's exceptions: one base class, small families, one place that maps foreign errors."""
+"""Every exception this project raises on purpose: one base class, small families, a one-line docstring each.
+
+    GiftboardError
+    ├── ContentError           content under content/ is invalid (carries every Diagnostic)
+    ├── FrontMatterError       (also a ValueError) one file's front matter cannot be split or parsed
+    ├── BuildError             the site cannot be rendered or written
+    ├── ConfigError            a setting from the environment or site.yaml is missing or invalid
+    ├── SourceError            GitHub cannot be read
+    ├── TokenPolicyError       a GitHub token grants more than read access, or a request would write
+    ├── OrderError             an order is invalid (field errors, never private values)
+    ├── ProviderError          a generation provider failed (`retryable`, `category`)
+    ├── GuardViolation         output would publish private input
+    ├── MediaError             an image or generated media cannot be processed
+    ├── SignatureError         a webhook signature is missing, wrong or stale
+    ├── BodyTooLarge           a request body is over the intake's limit
+    └── JobError               ledger and queue problems
+        ├── EnvelopeError      an order's encrypted envelope cannot be opened
+        ├── IdempotencyConflict an idempotency key was reused for another body
+        └── DispatchError      a workflow dispatch or run lookup failed
+
+A message is safe to show a user: it names fields, files and variables, never private values or secrets.
+Add a new class here, under the family a caller would catch it with; raise it where the problem is found.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +54,14 @@ class ContentError(GiftboardError):
     def __init__(self, diagnostics: list[Diagnostic]) -> None:
         self.diagnostics = sorted(diagnostics)
         super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+class FrontMatterError(GiftboardError, ValueError):
+    """Raised when a file's front matter is missing, unterminated or not valid YAML; carries a line."""
+
+    def __init__(self, line: int, message: str) -> None:
+        self.line = line
+        super().__init__(message)
 
 
 class BuildError(GiftboardError):
@@ -80,6 +110,15 @@ class ProviderError(GiftboardError):
         self.seconds = seconds  # how long the failing call took, for the ops page
         super().__init__(message)
 
+    def with_context(self, *, provider: str, stage: str, seconds: float) -> ProviderError:
+        """A copy naming the provider, stage and call time (where this error left them empty), for the ops page;
+        the original is left as it was (raise the copy `from` it)."""
+        return ProviderError(
+            str(self), retryable=self.retryable, category=self.category, retry_after=self.retry_after,
+            provider=self.provider or provider, stage=self.stage or stage,
+            seconds=self.seconds if self.seconds is not None else seconds,
+        )
+
 
 class GuardViolation(GiftboardError):
     """Raised when generated output would publish private input; `category` names the check, never the value."""
@@ -93,12 +132,35 @@ class MediaError(GiftboardError):
     """Raised when an uploaded image or generated media cannot be processed safely."""
 
 
+class SignatureError(GiftboardError):
+    """Raised when a request signature is missing, malformed, wrong or outside the tolerance window."""
+
+
+class BodyTooLarge(GiftboardError):
+    """Raised while streaming a request body past the intake's limit."""
+
+
 class JobError(GiftboardError):
     """Raised for ledger and queue problems (unknown ref, illegal transition, lost lease, git sync)."""
 
 
 class EnvelopeError(JobError):
     """Raised when an order's encrypted envelope is missing or cannot be opened: no retry can fix it."""
+
+
+class IdempotencyConflict(JobError):
+    """Raised when an idempotency key is replayed with a different order body."""
+
+    def __init__(self) -> None:
+        super().__init__("this idempotency key was already used for a different order")
+
+
+class DispatchError(JobError):
+    """Raised when a workflow dispatch or run lookup fails; `category` is safe to record."""
+
+    def __init__(self, category: str) -> None:
+        self.category = category
+        super().__init__(f"dispatch failed: {category}")
 
 
 def relative_path(path: Path, root: Path | None = None) -> str:

@@ -14,6 +14,8 @@ try:  # libyaml's C loader is ~10x faster; the pure-Python one is the fallback
 except ImportError:  # pragma: no cover - libyaml is in PyYAML's wheels
     from yaml import SafeLoader as FastLoader  # type: ignore[assignment]
 
+from builder.errors import FrontMatterError
+
 FENCE = "---"
 # C0 controls (tab, LF and CR aside) and the two non-characters: not allowed in XML, so never in the Atom feed
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -53,14 +55,6 @@ class ContentLoader(FastLoader):
                 seen[key_node.value] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
 
-
-
-class FrontMatterError(ValueError):
-    """Raised when a file's front matter is missing, unterminated or not valid YAML; carries a line."""
-
-    def __init__(self, line: int, message: str) -> None:
-        self.line = line
-        super().__init__(message)
 
 
 @dataclass(frozen=True)

@@ -44,10 +44,7 @@ class _Run:
         except ProviderError as error:
             outcome = error.category
             # the worker records which provider failed, at which stage and how long the call took (ops page)
-            error.provider = error.provider or provider
-            error.stage = error.stage or stage
-            error.seconds = time.perf_counter() - started if error.seconds is None else error.seconds
-            raise
+            raise error.with_context(provider=provider, stage=stage, seconds=time.perf_counter() - started) from error
         except Exception:
             outcome = "error"
             raise

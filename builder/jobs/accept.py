@@ -11,19 +11,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from builder.errors import JobError, OrderError
+from builder.errors import IdempotencyConflict, OrderError
 from builder.jobs.envelope import Envelope
 from builder.jobs.ledger import JobRecord, Ledger, new_ref
 from builder.jobs.states import State
 
 OrderParser = Callable[[bytes], Any]
-
-
-class IdempotencyConflict(JobError):
-    """Raised when an idempotency key is replayed with a different order body."""
-
-    def __init__(self) -> None:
-        super().__init__("this idempotency key was already used for a different order")
 
 
 def key_hash(idempotency_key: str, envelope: Envelope) -> str:

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import httpx
 
-from builder.errors import ConfigError, JobError
+from builder.errors import ConfigError, DispatchError
 from builder.jobs.ledger import Ledger
 from builder.jobs.settings import JobSettings
 from builder.jobs.states import State
@@ -21,14 +21,6 @@ log = logging.getLogger("giftboard.jobs.dispatch")
 API_VERSION = "2022-11-28"
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 # a run that ended without publishing (or was cancelled before it claimed the order) is re-dispatched
-
-
-class DispatchError(JobError):
-    """Raised when a workflow dispatch or run lookup fails; `category` is safe to record."""
-
-    def __init__(self, category: str) -> None:
-        self.category = category
-        super().__init__(f"dispatch failed: {category}")
 
 
 @dataclass(frozen=True)

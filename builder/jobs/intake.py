@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from builder.errors import JobError, OrderError
+from builder.errors import BodyTooLarge, JobError, OrderError
 from builder.jobs.accept import IdempotencyConflict, OrderParser, accept_order
 from builder.jobs.dispatch import Dispatcher, dispatch_order
 from builder.jobs.envelope import Envelope
@@ -29,10 +29,6 @@ from builder.jobs.signature import HEADER, SignatureError, verify
 
 log = logging.getLogger("giftboard.jobs.intake")
 MAX_BODY = 10 * 1024 * 1024
-
-
-class BodyTooLarge(Exception):
-    """Raised while streaming a request body past the limit."""
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:

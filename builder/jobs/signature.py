@@ -6,14 +6,10 @@ import hashlib
 import hmac
 import time
 
-from builder.errors import GiftboardError
+from builder.errors import SignatureError
 
 HEADER = "Giftboard-Signature"
 TOLERANCE_S = 300
-
-
-class SignatureError(GiftboardError):
-    """Raised when a request signature is missing, malformed, wrong or outside the tolerance window."""
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
