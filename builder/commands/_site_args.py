@@ -21,6 +21,8 @@ def add_site_arguments(parser: argparse.ArgumentParser, *, output: bool = True) 
                              "else $GIFTBOARD_BASE_URL)")
     parser.add_argument("--ledger", type=Path, default=Path(".data/ledger"),
                         help="gift ledger the ops page reports on (default: .data/ledger)")
+    parser.add_argument("--benchmarks", type=Path, default=Path("benchmarks/results"),
+                        help="benchmark results the gates' metric criteria read (default: benchmarks/results)")
     parser.add_argument("--jobs", type=int, default=None, help="render processes (default: one per core)")
 
 
@@ -37,6 +39,7 @@ def options_from(args: argparse.Namespace, *, incremental: bool = True) -> Build
         fallback_base_url=args.settings.site_base_url or None,
         github=args.settings.github,
         ledger=args.ledger,
+        benchmarks=args.benchmarks,
         incremental=incremental and not getattr(args, "no_cache", False),
         **extra,
     )

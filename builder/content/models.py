@@ -6,7 +6,7 @@ import re
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 TASK_ID_PATTERN = r"^[A-Z][A-Z0-9]{2,15}[0-9]{3}[A-Z]?$"
 GITHUB_REF_PATTERN = re.compile(r"^(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)#(?P<number>[0-9]+)$")
@@ -87,6 +87,58 @@ class WorkstreamMeta(ContentModel):
     order: int = 0
 
 
+METRIC_PATTERN = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>-?[0-9]+(\.[0-9]+)?)$")
+
+
+class Criterion(ContentModel):
+    """One thing a gate needs, that the build checks from data it already has; exactly one of
+    `issue` (closed or merged), `workflow` (last default-branch run green), `check` (latest default-branch
+    check run green) or `metric` (`name <= number`, from the ops summary or benchmarks/results/*.json)."""
+
+    label: Text | None = Field(default=None, description="what the criterion means, in the team's words")
+    issue: str | None = Field(default=None, description="an issue or pull request as owner/repo#N")
+    workflow: str | None = Field(default=None, description="a workflow file name, e.g. ci.yml")
+    check: Text | None = Field(default=None, description="a check run name on the default branch")
+    metric: str | None = Field(default=None, description="a comparison such as queue_latency_p95_ms <= 100")
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> Criterion:
+        given = [name for name in CRITERION_KINDS if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("a criterion names exactly one of issue, workflow, check or metric"
+                             + (f" (this one has {', '.join(given)})" if given else ""))
+        return self
+
+    @field_validator("issue")
+    @classmethod
+    def _issue_is_a_github_ref(cls, issue: str | None) -> str | None:
+        if issue is not None and not GITHUB_REF_PATTERN.match(issue):
+            raise ValueError(f"'{issue}' is not a GitHub reference: write it as owner/repo#123")
+        return issue
+
+    @field_validator("workflow")
+    @classmethod
+    def _workflow_is_a_file_name(cls, workflow: str | None) -> str | None:
+        if workflow is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+\.ya?ml", workflow):
+            raise ValueError("workflow must be a file name under .github/workflows/, e.g. ci.yml")
+        return workflow
+
+    @field_validator("metric")
+    @classmethod
+    def _metric_is_a_comparison(cls, metric: str | None) -> str | None:
+        if metric is not None and not METRIC_PATTERN.match(metric):
+            raise ValueError("write a metric as `name <= number` (or <, >, >=, ==, !=), "
+                             "e.g. queue_latency_p95_ms <= 100")
+        return metric
+
+    @property
+    def kind(self) -> str:
+        return next(name for name in CRITERION_KINDS if getattr(self, name) is not None)
+
+
+CRITERION_KINDS = ("issue", "workflow", "check", "metric")
+
+
 class GateMeta(Evidence):
     """content/gates/<slug>.md; the body is the description."""
 
@@ -97,6 +149,7 @@ class GateMeta(Evidence):
     owner: Text | None = Field(default=None, description="who answers for the gate (a person or a team)")
     due: date | None = Field(default=None, description="target date, YYYY-MM-DD; past it an open gate is overdue")
     blocked_reason: Text | None = Field(default=None, description="what blocks the gate (with status: blocked)")
+    criteria: list[Criterion] = Field(default_factory=list, description="what the build checks for this gate")
 
 
 class ArchiveMeta(ContentModel):

@@ -38,6 +38,11 @@ def wanted_from_content(content: Content) -> Wanted:
         workflows.update([evidence.workflow] if evidence.workflow else [])
         checks.update(evidence.checks)
         milestones.update([evidence.milestone] if evidence.milestone else [])
+    for gate in content.gates:  # what the gates' criteria check
+        for criterion in getattr(gate.meta, "criteria", []):
+            refs.update([criterion.issue] if criterion.issue else [])
+            workflows.update([criterion.workflow] if criterion.workflow else [])
+            checks.update([criterion.check] if criterion.check else [])
     for page in content.pages():
         refs.update(refs_in_markdown(page.body))
     board = content.board.meta

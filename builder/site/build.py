@@ -21,7 +21,9 @@ from builder.github.board import GitHubLayer
 from builder.markup import Markdown
 from builder.ops.page import OPS_URL, ops_outputs
 from builder.progress import Advance, progress
+from builder.site.criteria import CriteriaEvaluator
 from builder.site.environment import make_environment
+from builder.site.gate_metrics import Metric, ledger_summary, read_metrics
 from builder.site.freshness import quick_key, up_to_date
 from builder.site.incremental import Manifest, record_outputs, text_hash, tree_stat_key, walk_files
 from builder.site.render import ASSETS, Rendered, SiteRenderer, output_path
@@ -81,6 +83,7 @@ class Site:
         self.warnings: list[Diagnostic] = []  # GitHub evidence contradictions: errors under --strict
         self.github_key = ""
         self.history = BoardHistory()
+        self.criteria = CriteriaEvaluator(None, {})
         self.report = BuildReport()
         self.previous_timing: dict[str, float] = {}  # the last build of this output, shown on the ops page
         self.phases = Phases(self.report)
@@ -95,6 +98,8 @@ class Site:
         self.github_key = github.key
         self.content, problems = read_content(self.options.content, generated=github.pages)
         self.warnings = github.contradictions(self.content)
+        self.criteria = CriteriaEvaluator(github.snapshot, self.gate_metrics())
+        self.warnings += self.criteria.contradictions(self.content.gates)
         base = self.options.base_url or self.content.config.base_url or self.options.fallback_base_url
         if base:
             self.content.config = self.content.config.model_copy(update={"base_url": base.rstrip("/") + "/"})
@@ -102,10 +107,20 @@ class Site:
         env = make_environment(self.options.templates)
         self.renderer = SiteRenderer(self.content, env, Markdown(github.plugins), evidence=github.evidence,
                                      issue_state=github.issue_state, extra_urls=[OPS_URL],
-                                     history=self.history, today=self.options.build_date)
+                                     history=self.history, today=self.options.build_date,
+                                     criteria=self.criteria.view)
         if problems:
             raise ContentError(problems + self.renderer.link_problems())
         self.phases.mark("load")
+
+    def gate_metrics(self) -> dict[str, Metric]:
+        """The numbers the gates' `metric:` criteria compare against (read only when a gate has one)."""
+        assert self.content is not None
+        wanted = any(criterion.metric for gate in self.content.gates
+                     for criterion in getattr(gate.meta, "criteria", []))
+        if not wanted:
+            return {}
+        return read_metrics(ledger_summary(self.options.ledger), self.options.benchmarks)
 
     def global_key(self) -> str:
         assert self.content is not None

@@ -20,6 +20,8 @@ def quick_key(options: BuildOptions) -> str:
     roots = [options.content.resolve(), options.templates.resolve()]
     if options.ledger is not None:  # the ops page is only as fresh as the ledger it reads
         roots += [options.ledger.resolve() / "orders", options.ledger.resolve() / "audit"]
+    if options.benchmarks is not None:  # the gates' metric criteria
+        roots.append(options.benchmarks.resolve())
     return tree_stat_key(*roots, extra=extra)
 
 

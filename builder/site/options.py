@@ -33,6 +33,7 @@ class BuildOptions:
     def build_date(self) -> date:
         """Gates past their due date on this day are overdue; a new day makes a no-change build render again."""
         return self.today or datetime.now(UTC).date()
+    benchmarks: Path | None = None  # benchmarks/results: named numbers for the gates' `metric:` criteria
 
     @property
     def manifest_path(self) -> Path:

@@ -61,6 +61,7 @@ class SiteRenderer:
         extra_urls: Iterable[str] = (),
         history: BoardHistory | None = None,
         today: date | None = None,
+        criteria: EvidenceHook | None = None,
     ) -> None:
         self.content = content
         self.env = env
@@ -69,6 +70,7 @@ class SiteRenderer:
         self.history = history or BoardHistory()
         self.issue_state = issue_state
         self.today = today or datetime.now(UTC).date()
+        self.criteria = criteria
         self.kinds = [key for key in ARCHIVE_KINDS if content.archive.get(key)]
         changes = [CHANGES_URL] if self.history else []
         self.known_urls = frozenset(
@@ -128,6 +130,7 @@ class SiteRenderer:
             due=meta.due,
             overdue=is_overdue(meta, self.today),
             blocked_reason=meta.blocked_reason,
+            criteria=self.criteria(gate) if self.criteria else None,
         )
 
     def gate_views(self, at: str) -> list[GateView]:

@@ -53,6 +53,7 @@ class GateView:
         if self.overdue:
             parts.append("overdue")
         return ", ".join(parts)
+    criteria: object | None = None  # a CriteriaView when the gate declares criteria
 
 
 @dataclass(frozen=True)
