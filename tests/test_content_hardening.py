@@ -59,7 +59,7 @@ def test_ten_independent_errors_across_files_are_all_reported_in_one_run(tree):
         planted.append((f"content/{relative}", needle, fragment))
 
     plant("gates/observability.md", "status: planned", "status: someday", "status: someday",
-          "expected 'complete', 'in-progress' or 'planned'")
+          "invalid value for 'status': expected 'complete'")
     plant("gates/performance-tuning.md", "order: 4", "order: 4\nworkstrem: ops", "workstrem:",
           "unknown field 'workstrem': did you mean 'workstream'?")
     plant("workstreams/ops.md", "order: 4", "order: 4\ntitle: Again", "title: Again", "duplicate key 'title'")
