@@ -265,14 +265,21 @@ def test_minimising_faker_stories_removes_contact_details_addresses_and_surnames
 
 
 def test_name_parts_that_are_words_of_the_page_template_are_not_leaks_but_full_names_are() -> None:
-    order = sample_order(recipient={"display_name": "Maya", "full_name": "Maya Hand"}, story="A quiet story.")
-    page = b"<p>nobody wrote or performed them by hand</p>"
+    order = sample_order(recipient={"display_name": "Maya", "full_name": "Maya Procedura"}, story="A quiet story.")
+    page = b"<p>made by a procedura generator</p>"
     with pytest.raises(GuardViolation):
         check_bytes(order, page, "page")
-    template = "<p>nobody wrote or performed them by hand</p>"
+    template = "<p>made by a procedura generator</p>"
     check_bytes(order, page, "page", boilerplate=boilerplate_words(template))
     with pytest.raises(GuardViolation, match="private_value"):
-        check_bytes(order, b"<p>for MAYA hand</p>", "page", boilerplate=boilerplate_words(template))
+        check_bytes(order, b"<p>for MAYA procedura</p>", "page", boilerplate=boilerplate_words(template))
+
+
+def test_a_surname_that_is_a_common_word_is_not_searched_alone_in_files_but_the_full_name_is() -> None:
+    order = sample_order(recipient={"display_name": "Maya", "full_name": "Maya Hand"}, story="A quiet story.")
+    check_bytes(order, b"<p>nobody wrote or performed them by hand</p>", "page")
+    with pytest.raises(GuardViolation, match="private_value"):
+        check_bytes(order, b"<p>for MAYA hand</p>", "page")
 
 
 def test_names_in_other_scripts_are_matched_as_words_or_substrings_as_the_script_needs() -> None:

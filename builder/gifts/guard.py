@@ -15,17 +15,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import itertools
 import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache, lru_cache
+from importlib.resources import files
 from urllib.parse import unquote
 
 from builder.errors import GuardViolation
 from builder.gifts import containers, pii
 from builder.gifts.contracts import Brief, Style
-from builder.gifts.normalise import digits, fold, fold_with_map, squash
+from builder.gifts.normalise import Reading, Word, digits, fold, fold_with_map, joined_words, read, squash
 from builder.gifts.order import Order, private_names, private_values
 
 CATEGORIES = ("private_value", "story_copy", "pii_email", "pii_phone", "pii_card", "pii_url")
@@ -36,6 +38,7 @@ MIN_SQUASHED = 6  # shorter values are matched as whole words only
 MIN_BINARY_NAME = 5  # short name parts occur by chance in binary data
 MAX_HINT_CHARS = 1200
 _SEED_LABEL = b"giftboard/gift-seed/v1"
+_SOFT_GAPS = re.compile(r"[\s\-_·'’]+")  # squashing across these, not across . , ! ? ("Maya! White roses")
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,13 @@ class _Needles:
     """What to look for, folded once per order."""
 
     values: tuple[str, ...]  # folded full values (names, emails, key)
-    squashed: tuple[str, ...]
-    names: tuple[str, ...]  # folded private name parts, matched as whole words
+    heads: tuple[str, ...]  # each value's first word: a fast filter before the regex
+    squashed: tuple[str, ...]  # squashed values matched anywhere (not those with a common-word name part)
+    squashed_near: tuple[str, ...]  # those with a common-word part, squashed across spaces and joiners only
+    joined_values: frozenset[str]  # every squashed value, for words joined across separators
+    names: tuple[str, ...]  # folded private name parts that are not common words, matched as whole words
+    common_names: frozenset[str]  # private name parts that are also common words: matched where used as names
+    nearby_names: frozenset[str]  # private name parts that are not words, shown name words: neighbours of names
     phones: tuple[str, ...]  # digits of phone numbers found in private values
     story_grams: frozenset[tuple[str, ...]]
     story_shingles: frozenset[str]
@@ -70,12 +78,11 @@ def reseed(brief: Brief, regeneration: int) -> Brief:
 
 
 def minimise(order: Order) -> Brief:
-    """What a provider may see: public fields plus the story with emails, phones, addresses, card numbers,
-    URLs, long numbers and the buyer's and recipient's private names removed."""
+    """What a provider may see: public fields plus the story, its disguises undone (the same normalisation
+    the guard checks with), with emails, phones, addresses, card numbers, URLs, long numbers and the buyer's
+    and recipient's private names removed."""
     hint = _minimise_story(order)
-    needles = _needles(order)
-    folded = fold(hint)
-    if _private_hit(needles, folded, binary=False, story=False) or _pattern_hit(hint):
+    if _text_hit(_needles(order), hint, story=False) or _pattern_hit(hint):
         hint = ""  # the minimiser missed something: send no story rather than a leaky one
     return Brief(
         recipient_display_name=order.recipient.display_name,
@@ -88,15 +95,17 @@ def minimise(order: Order) -> Brief:
 
 
 def _minimise_story(order: Order) -> str:
-    story = order.story.get_secret_value()
+    story = pii.clean(order.story.get_secret_value())
     for finder in (pii.emails, pii.urls, pii.cards, pii.phones, pii.addresses, pii.long_numbers):
         story = _cut(story, finder(story), "")
     buyer, recipient = order.buyer.name.get_secret_value(), order.recipient.full_name.get_secret_value()
     story = _replace_name(story, buyer, order.from_display_name)
     story = _replace_name(story, recipient, order.recipient.display_name)
     story = _replace_name(story, order.idempotency_key.get_secret_value(), "")
-    for part in private_names(order):
+    needles = _needles(order)
+    for part in needles.names:
         story = _replace_name(story, part, "")
+    story = _cut(story, _name_spans(needles, read(story)), " ")
     story = re.sub(r"[ \t]+([,.;:!?])", r"\1", story)
     story = re.sub(r"\s+", " ", story).strip()
     if len(story) > MAX_HINT_CHARS:
@@ -117,7 +126,7 @@ def _cut(text: str, spans: Iterable[tuple[int, int]], replacement: str) -> str:
 
 
 def _replace_name(text: str, name: str, replacement: str) -> str:
-    """Replace a name wherever it occurs, ignoring case, accents and width, as a whole word."""
+    """Replace a name wherever it occurs, ignoring case, accents, width and look-alikes, as a whole word."""
     needle = fold(name)
     if not needle:
         return text
@@ -129,7 +138,7 @@ def _replace_name(text: str, name: str, replacement: str) -> str:
 
 @lru_cache(maxsize=1024)
 def _word_pattern(needle: str) -> re.Pattern[str]:
-    body = r"\s+".join(re.escape(part) for part in needle.split(" "))
+    body = r"(?:\s+|\s*-\s*|[_.·])".join(re.escape(part) for part in needle.split(" "))  # "maya-example"
     if _spaced(needle[:1]) and _spaced(needle[-1:]):
         return re.compile(rf"(?<!\w){body}(?!\w)")
     return re.compile(body)  # scripts that attach words or particles (Chinese, Japanese, Korean, Thai): substring
@@ -140,25 +149,135 @@ def _spaced(ch: str) -> bool:
     return not ("\u0e00" <= ch <= "\u0eff" or "\u2e80" <= ch <= "\ud7ff" or "\uf900" <= ch <= "\ufaff")
 
 
+# --- names that are also words ----------------------------------------------------------------------------
+
+
+@cache
+def common_words() -> frozenset[str]:
+    """English words common enough that a name spelled the same is a leak only where used as a name
+    (data/common_words.txt, generated by scripts/common_words.py)."""
+    text = files("builder.gifts").joinpath("data/common_words.txt").read_text(encoding="utf-8")
+    return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
+
+
+_TITLES = frozenset("mr mrs ms miss mx dr prof sir dame lady lord madam madame mme mlle herr frau sr sra".split())
+_KIN = frozenset("family families household clan".split())
+_JOINERS = set("-_.·‧•*~/|+")
+
+
+def _used_as_name(word: Word, reading: Reading, needles: _Needles, capitals_mean_names: bool) -> bool:
+    """A common word is a name here when disguised or joined, possessive ("White's"), capitalised
+    mid-sentence, next to another name, after a title ("Mrs White") or before "family"."""
+    if word.disguised or word.joined or word.possessive:
+        return True
+    if capitals_mean_names and word.capitalised and not word.sentence_start:
+        return True
+    before, after = _neighbours(reading, word)
+    near = needles.nearby_names
+    if (before is not None and before.skeleton in near) or (after is not None and after.skeleton in near):
+        return True
+    if before is not None and len(before.skeleton) == 1 and reading.gap(before, word).strip() == ".":
+        return True  # an initial: "J. White"
+    return (before is not None and before.skeleton in _TITLES) or (after is not None and after.skeleton in _KIN)
+
+
+def _neighbours(reading: Reading, word: Word) -> tuple[Word | None, Word | None]:
+    """The words right before and after, when only a space or a hyphen separates them."""
+    words = reading.words
+    index = next((i for i, w in enumerate(words) if w.start == word.start), None)
+    if index is None:
+        return None, None
+    last = next((i for i in range(index, len(words)) if words[i].end == word.end), index)
+    before = words[index - 1] if index > 0 and _close(reading.gap(words[index - 1], words[index])) else None
+    after = words[last + 1] if last + 1 < len(words) and _close(reading.gap(words[last], words[last + 1])) else None
+    return before, after
+
+
+def _close(gap: str) -> bool:
+    return gap.strip() in ("", "-", ".") and len(gap) <= 3
+
+
+def _capitals_mean_names(reading: Reading) -> bool:
+    """In text written in capitals or Title Case, a capital letter says nothing about names."""
+    inner = [w for w in reading.words if not w.sentence_start and len(w.skeleton) > 1 and w.skeleton.isalpha()]
+    if len(inner) < 3:
+        return True
+    return sum(w.capitalised for w in inner) / len(inner) < 0.5
+
+
+def _joined_ok(word: Word, reading: Reading) -> bool:
+    """A join across plain spaces of words that are all common ("good man") is two words, not a name."""
+    if not word.joined:
+        return True
+    pieces = [w for w in reading.words if word.start <= w.start and w.end <= word.end]
+    if any(len(w.skeleton) == 1 for w in pieces):
+        return True
+    gaps = [reading.gap(a, b) for a, b in itertools.pairwise(pieces)]
+    if any(set(gap) & _JOINERS for gap in gaps):
+        return True
+    return not all(w.skeleton in common_words() for w in pieces)
+
+
+def _name_spans(needles: _Needles, reading: Reading) -> list[tuple[int, int]]:
+    """Where a text names someone privately, beyond the whole-word search: joined-up and disguised names,
+    and common-word names used as names."""
+    if not (needles.names or needles.common_names or needles.joined_values):
+        return []
+    spans = []
+    capitals = _capitals_mean_names(reading)
+    for word in (*reading.words, *joined_words(reading)):
+        key = word.skeleton
+        if word.joined and (key in needles.joined_values or key in needles.names) and _joined_ok(word, reading):
+            spans.append((word.start, word.end))
+        elif key in needles.common_names and _used_as_name(word, reading, needles, capitals):
+            spans.append((word.start, word.end))
+    return spans
+
+
 # --- checking ---------------------------------------------------------------------------------------------
+
+FINDING_MESSAGES = {
+    "private_value": "contains a private name or detail from the order (a surname, an email or the story's names)",
+    "story_copy": "copies a long passage of the private story",
+    "pii_email": "contains an email address",
+    "pii_phone": "contains a phone number",
+    "pii_card": "contains a card number",
+    "pii_url": "contains a link",
+}
+
+
+def public_field_findings(order: Order) -> list[tuple[str, str]]:
+    """Every public field the guard would hold, as (field path, category): what a checkout form can show
+    before payment. The category names what was found, never the value."""
+    public = order.public()
+    findings = []
+    for field, text in (
+        ("recipient.display_name", public.recipient_display_name),
+        ("from_display_name", public.from_display_name),
+        ("public_message", public.public_message),
+    ):
+        category = text_category(order, text)
+        if category:
+            findings.append((field, category))
+    return findings
 
 
 def check_public_fields(order: Order) -> None:
     """The buyer's public fields go onto the page as typed: check them like generated text."""
-    public = order.public()
-    for where, text in (
-        ("recipient display name", public.recipient_display_name),
-        ("from display name", public.from_display_name),
-        ("public message", public.public_message),
-    ):
-        check_text(order, text, where)
+    for _field, category in public_field_findings(order)[:1]:
+        raise GuardViolation(category)
+
+
+def text_category(order: Order, text: str) -> str:
+    """The category of the first violation in text meant for a page, or ''."""
+    return _text_hit(_needles(order), text) or _pattern_hit(text)
 
 
 def check_text(order: Order, text: str, where: str) -> None:
     """Raise GuardViolation if text meant for a page holds a private value, a story copy or a PII pattern.
     `where` names the place for the caller's own records; it never enters the exception."""
     del where  # the category is all a violation may say
-    category = _private_hit(_needles(order), fold(text), binary=False) or _pattern_hit(text)
+    category = text_category(order, text)
     if category:
         raise GuardViolation(category)
 
@@ -173,8 +292,9 @@ def check_bytes(order: Order, data: bytes, where: str, *, boilerplate: frozenset
     """Raise GuardViolation if any decoding of a file's bytes holds a private value or a story copy.
     Text files are also checked HTML- and JSON-unescaped; binary files through every text run in their
     metadata (ASCII, Latin-1, UTF-8, UTF-16 either way), ASCII/UTF-8 runs in their coded payload, and their
-    compressed text chunks inflated (see containers.py). Name parts in `boilerplate` are not searched
-    (full names, emails, phones and story copies always are)."""
+    compressed text chunks inflated (see containers.py). Name parts in `boilerplate` are not searched, nor
+    single name parts that are common words (every text put into a file passed `check_text`, which reads
+    how they are used); full names, emails, phones and story copies always are."""
     del where
     needles = _needles(order)
     if boilerplate and boilerplate.intersection(needles.names):
@@ -194,14 +314,32 @@ def check_files(order: Order, files: dict[str, bytes], *, boilerplate: frozenset
 
 
 def _pattern_hit(text: str) -> str:
-    if pii.emails(text, spaced=True):
-        return "pii_email"
-    if pii.cards(text):
-        return "pii_card"
-    if pii.phones(text):
-        return "pii_phone"
-    if pii.urls(text):
-        return "pii_url"
+    """PII patterns, read on the text with its disguises undone (and its look-alikes mapped, if any)."""
+    cleaned = pii.clean(text)
+    views = [cleaned] if cleaned.isascii() else [cleaned, fold(cleaned)]
+    for view in views:
+        if pii.emails(view, spaced=True):
+            return "pii_email"
+        if pii.cards(view):
+            return "pii_card"
+        if pii.phones(view):
+            return "pii_phone"
+        if pii.urls(view):
+            return "pii_url"
+    return ""
+
+
+def _text_hit(needles: _Needles, text: str, *, story: bool = True) -> str:
+    """Text for a page: private values on its skeleton and on its cleaned form ("at"/"dot" addresses,
+    numbers in words), then names however they are disguised or used."""
+    reading = read(text)
+    cleaned = pii.clean(reading.text)
+    for view in dict.fromkeys((fold(reading.text), fold(cleaned))):
+        category = _private_hit(needles, view, binary=False, story=story)
+        if category:
+            return category
+    if _name_spans(needles, reading):
+        return "private_value"
     return ""
 
 
@@ -210,10 +348,12 @@ def _private_hit(needles: _Needles, folded: str, *, binary: bool, story: bool = 
         return ""
     squashed = squash(folded)
     words = needles.words_binary if binary else needles.words_text
-    candidates = needles.values + needles.names
+    candidates = needles.heads + needles.names
     if words is not None and any(n in folded for n in candidates) and words.search(folded):  # `in` is a fast filter
         return "private_value"
     if any(value in squashed for value in needles.squashed):
+        return "private_value"
+    if needles.squashed_near and any(value in _SOFT_GAPS.sub("", folded) for value in needles.squashed_near):
         return "private_value"
     if needles.phones:
         for run in pii.PHONE_LIKE.finditer(folded):
@@ -244,7 +384,8 @@ def _needles(order: Order) -> _Needles:
 @lru_cache(maxsize=8)
 def _needles_for(values: tuple[str, ...], names: tuple[str, ...], story: str, shown: tuple[str, ...]) -> _Needles:
     shown_words = {word for name in shown for word in fold(name).split()}
-    found_emails = [story[a:b] for a, b in pii.emails(story)]
+    cleaned_story = pii.clean(story)
+    found_emails = [cleaned_story[a:b] for a, b in pii.emails(cleaned_story)]
     full = [fold(v) for v in values if v != story] + [fold(e) for e in found_emails]
     full = [v for v in full if v and not set(v.split()) <= shown_words]
     folded_story = fold(story)
@@ -254,15 +395,23 @@ def _needles_for(values: tuple[str, ...], names: tuple[str, ...], story: str, sh
     squashed_story = squash(folded_story)
     shingles = frozenset(squashed_story[i : i + SHINGLE] for i in range(len(squashed_story) - SHINGLE + 1))
     values = tuple(dict.fromkeys(full))
-    folded_names = tuple(dict.fromkeys(n for n in map(fold, names) if len(n) >= 2 and n not in shown_words))
+    all_names = tuple(dict.fromkeys(n for n in map(fold, names) if len(n) >= 2 and n not in shown_words))
+    common = frozenset(n for n in all_names if n in common_words())
+    folded_names = tuple(n for n in all_names if n not in common)
     long_names = tuple(n for n in folded_names if not (n.isascii() and len(n) < MIN_BINARY_NAME))
+    loose = tuple(v for v in full if not common.intersection(re.findall(r"\w+", v)))
     return _Needles(
         values=values,
-        squashed=tuple(dict.fromkeys(s for s in map(squash, full) if len(s) >= MIN_SQUASHED)),
+        heads=tuple(dict.fromkeys(v.split(" ")[0] for v in values)),
+        squashed=tuple(dict.fromkeys(s for s in map(squash, loose) if len(s) >= MIN_SQUASHED)),
+        squashed_near=tuple(dict.fromkeys(_SOFT_GAPS.sub("", v) for v in full if v not in loose and len(v) >= 4)),
+        joined_values=frozenset(s for s in map(squash, full) if len(s) >= 2),
         names=folded_names,
+        common_names=common,
+        nearby_names=frozenset(folded_names) | frozenset(shown_words),  # "white rose": two words, not names
         words_text=_alternation(values + folded_names),
         words_binary=_alternation(values + long_names),
-        phones=tuple(pii.phone_numbers(story)),
+        phones=tuple(pii.phone_numbers(cleaned_story)),
         story_grams=grams,
         story_shingles=shingles,
     )

@@ -9,10 +9,11 @@ least seven digits and must not look like a date.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from phonenumbers import Leniency, PhoneNumberMatcher
 
-from builder.gifts.normalise import digits
+from builder.gifts.normalise import decode_entities, digits, without_invisibles
 
 Span = tuple[int, int]
 
@@ -124,3 +125,124 @@ def _has_cjk(text: str) -> bool:
 
 def long_numbers(text: str) -> list[Span]:
     return [m.span() for m in LONG_NUMBER.finditer(text)]
+
+
+# --- the form the patterns read ---------------------------------------------------------------------------
+# A phone spelled in words, digits mixed with words, an email as "name at domain dot example" or through
+# HTML entities, letters spread by spaces: `clean` rewrites them into the plain forms the patterns know,
+# keeping the text's script (it is also what a provider is sent).
+
+_UNITS = {"zero": "0", "oh": "0", "o": "0", "nought": "0", "naught": "0", "nil": "0", "one": "1", "two": "2",
+          "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
+_TEENS = {"ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14", "fifteen": "15",
+          "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19"}
+_TENS = {"twenty": "2", "thirty": "3", "forty": "4", "fourty": "4", "fifty": "5", "sixty": "6", "seventy": "7",
+         "eighty": "8", "ninety": "9"}
+_REPEAT = {"double": 2, "triple": 3, "treble": 3}
+_SCALE = {"hundred": 2, "thousand": 3}
+_NUMBER_WORDS = (*_UNITS, *_TEENS, *_TENS, *_REPEAT, *_SCALE, "plus")
+_NUMBER_TOKEN = rf"(?:\d+|(?:{'|'.join(sorted(_NUMBER_WORDS, key=len, reverse=True))})(?![^\W\d_]))"
+_NUMBER_RUN = re.compile(rf"(?i)(?<![^\W\d_]){_NUMBER_TOKEN}(?:[\s,.\-/()]*(?:and\s+)?{_NUMBER_TOKEN})+")
+_TOKEN = re.compile(rf"(?i){_NUMBER_TOKEN}")
+MIN_SPELLED_DIGITS = 5  # shorter runs ("one or two", "twenty twenty") stay words
+
+_TLDS = (r"com|org|net|edu|gov|mil|int|io|co|uk|de|fr|es|it|nl|be|ch|at|se|no|dk|fi|pl|pt|br|jp|cn|in|ru|au"
+         r"|ca|us|eu|info|biz|app|dev|me|ly|gg|xyz|site|online|link|page|mail|email|example|test|invalid")
+_AT = r"(?:\s*[\(\[\{<]\s*(?:at|@)\s*[\)\]\}>]\s*|\s*@\s*|\s+at\s+)"
+_DOT = r"(?:\s*[\(\[\{<]\s*(?:dot|\.)\s*[\)\]\}>]\s*|\s+dot\s+|\s+\.\s+|\.)"  # "org. Next": a full stop
+_LABEL = r"[^\W_][\w\-+]*"
+SPOKEN_EMAIL = re.compile(rf"(?i)(?<![\w.@])({_LABEL}(?:{_DOT}{_LABEL})*){_AT}({_LABEL}(?:{_DOT}{_LABEL})+)(?![\w@])")
+SPOKEN_DOMAIN = re.compile(
+    rf"(?i)(?<![\w.])({_LABEL}(?:(?:\s*[\(\[\{{<]\s*(?:dot|\.)\s*[\)\]\}}>]\s*|\s+dot\s+|\s+\.\s+){_LABEL})*)"
+    rf"(?:\s*[\(\[\{{<]\s*(?:dot|\.)\s*[\)\]\}}>]\s*|\s+dot\s+|\s+\.\s+)({_TLDS})(?![\w])"
+)
+_DOT_SPLIT = re.compile(rf"(?i){_DOT}")
+_SPREAD_LETTERS = re.compile(r"(?<![^\W_])[^\W_](?: [^\W_]){2,}(?![^\W_])")  # "m a y a @ e x a m p l e . c o m"
+
+
+def _spoken_digits(tokens: list[str]) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        following = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if token.isdigit():
+            out.append(token)
+        elif token in ("plus",):
+            out.append("+" if not out else "")
+        elif token in _REPEAT and (following in _UNITS or (following.isdigit() and len(following) == 1)):
+            out.append(_UNITS.get(following, following) * _REPEAT[token])
+            i += 1
+        elif token in _UNITS:
+            out.append(_UNITS[token])
+        elif token in _TEENS:
+            out.append(_TEENS[token])
+        elif token in _TENS:
+            if following in _UNITS and _UNITS[following] != "0":
+                out.append(_TENS[token] + _UNITS[following])
+                i += 1
+            else:
+                out.append(_TENS[token] + "0")
+        elif token in _SCALE:
+            width = _SCALE[token]
+            rest = _spoken_below_hundred(tokens[i + 1 : i + 3])
+            if rest:
+                out.append(rest[1].rjust(width, "0"))
+                i += rest[0]
+            else:
+                out.append("0" * width)
+        i += 1
+    return "".join(out)
+
+
+def _spoken_below_hundred(tokens: list[str]) -> tuple[int, str] | None:
+    if not tokens:
+        return None
+    first = tokens[0]
+    if first in _TEENS:
+        return 1, _TEENS[first]
+    if first in _TENS:
+        if len(tokens) > 1 and tokens[1] in _UNITS and _UNITS[tokens[1]] != "0":
+            return 2, _TENS[first] + _UNITS[tokens[1]]
+        return 1, _TENS[first] + "0"
+    if first in _UNITS and first not in ("oh", "o"):
+        return 1, _UNITS[first]
+    return None
+
+
+def _numbers_in_words(text: str) -> str:
+    def rewrite(match: re.Match[str]) -> str:
+        tokens = [t.casefold() for t in _TOKEN.findall(match.group())]
+        if all(t.isdigit() for t in tokens):
+            return match.group()
+        spoken = _spoken_digits(tokens)
+        return spoken if len(digits(spoken)) >= MIN_SPELLED_DIGITS else match.group()
+
+    return _NUMBER_RUN.sub(rewrite, text)
+
+
+def _spoken_email(text: str) -> str:
+    def rewrite(match: re.Match[str]) -> str:
+        local, domain = match.group(1), match.group(2)
+        labels = _DOT_SPLIT.split(domain)
+        bare = not re.search(r"(?i)[\(\[\{<@]|\bdot\b", match.group())
+        if bare and labels[-1].casefold() not in _TLDS.split("|"):
+            return match.group()  # "met at school.Then": a typo, not an address
+        return ".".join(_DOT_SPLIT.split(local)) + "@" + ".".join(labels)
+
+    text = SPOKEN_EMAIL.sub(rewrite, text)
+    return SPOKEN_DOMAIN.sub(lambda m: ".".join(_DOT_SPLIT.split(m.group(1))) + "." + m.group(2), text)
+
+
+def _ascii_digits(text: str) -> str:
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.digit(ch)) if ch.isdecimal() and not ch.isascii() else ch for ch in text)
+
+
+def clean(text: str) -> str:
+    """The text with its disguises undone (entities, invisibles, full-width and other-script digits, letters
+    spread by spaces, numbers in words, "at"/"dot" addresses), its script and case kept."""
+    text = _ascii_digits(without_invisibles(decode_entities(text)))
+    text = _SPREAD_LETTERS.sub(lambda m: m.group().replace(" ", ""), text)
+    return _spoken_email(_numbers_in_words(text))
