@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+
+@contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """An OSError from a descriptor call (write, fsync: no file name) names `path`, so a full disk says where."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is not None or error.errno is None:
+            raise
+        raise OSError(error.errno, error.strerror, str(path)) from error
 
 
 def fsync_dir(path: Path) -> None:
@@ -20,10 +33,11 @@ def write_synced(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     """Write a new file and fsync it (for files inside a staging folder that is renamed later)."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(descriptor, view) :]
-        os.fsync(descriptor)
+        with naming(path):
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view) :]
+            os.fsync(descriptor)
     finally:
         os.close(descriptor)
 
@@ -36,12 +50,13 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = 
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(descriptor, mode)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(descriptor, view) :]
-        if durable:
-            os.fsync(descriptor)
+        with naming(path):
+            os.fchmod(descriptor, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view) :]
+            if durable:
+                os.fsync(descriptor)
     except BaseException:
         os.close(descriptor)
         Path(temporary).unlink(missing_ok=True)

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
 
 from builder import __version__, commands
-from builder.errors import GiftboardError
+from builder.errors import GiftboardError, describe_os_error
 from builder.progress import allow
 from builder.settings import load_settings
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader went away (`| head`): stop quietly like any Unix tool, with nothing left to flush."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141  # 128 + SIGPIPE, the status a shell reports for a tool that SIGPIPE ended
 
 
 def verb_names() -> list[str]:
@@ -37,9 +48,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.settings = load_settings()  # the one read of the environment; commands pass it down
         allow(args.settings)
-        return int(args.run(args) or 0)
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()  # a reader that went away is noticed here, not in a message at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except GiftboardError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"error: {describe_os_error(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

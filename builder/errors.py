@@ -13,6 +13,7 @@
     ├── MediaError             an image or generated media cannot be processed
     ├── SignatureError         a webhook signature is missing, wrong or stale
     ├── BodyTooLarge           a request body is over the intake's limit
+    ├── StorageError           a worker cannot go on: a file it must write cannot be (full disk, read-only)
     └── JobError               ledger and queue problems
         ├── EnvelopeError      an order's encrypted envelope cannot be opened
         ├── IdempotencyConflict an idempotency key was reused for another body
@@ -25,6 +26,7 @@ Add a new class here, under the family a caller would catch it with; raise it wh
 from __future__ import annotations
 
 import difflib
+import errno
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,6 +163,32 @@ class DispatchError(JobError):
     def __init__(self, category: str) -> None:
         self.category = category
         super().__init__(f"dispatch failed: {category}")
+
+
+class StorageError(GiftboardError):
+    """Raised when a worker cannot go on because a file it must write cannot be (full disk, read-only folder)."""
+
+
+# errno → what a user can do about it; anything else gets the system's own words
+_OS_HINTS = {
+    errno.ENOSPC: "the file system is full: free some space, then run the command again",
+    errno.EDQUOT: "the disk quota is used up: free some space, then run the command again",
+    errno.EFBIG: "the file size limit was reached (ulimit -f or a full file system): free space or raise the limit",
+    errno.EROFS: "the file system is read-only: remount it read-write or pass a writable folder (--ledger, --out)",
+    errno.EACCES: "permission denied: fix the folder's permissions or pass another folder (--ledger, --out)",
+    errno.EPERM: "not permitted: fix the folder's permissions or attributes, or pass another folder",
+    errno.EADDRINUSE: "the port is already in use: stop the other server or pass another --port",
+    errno.ENOENT: "no such file or folder: check the path",
+    errno.ENOTDIR: "a part of the path is a file, not a folder: check the path",
+}
+STORAGE_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for an OSError: what failed, on which path, and what to do."""
+    where = f" {error.filename}" if error.filename else ""
+    hint = _OS_HINTS.get(error.errno or 0, "")
+    return f"{error.strerror or error}:{where}" + (f" ({hint})" if hint else "")
 
 
 def relative_path(path: Path, root: Path | None = None) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from builder.atomic_files import atomic_write as write_atomically
-from builder.atomic_files import fsync_dir
+from builder.atomic_files import fsync_dir, naming
 from builder.errors import EnvelopeError, JobError
 from builder.jobs.states import State, check_transition
 
@@ -175,13 +175,22 @@ class Ledger:
         return sorted(p.stem for p in self.orders.glob("ord_*.json"))
 
     def records(self) -> list[JobRecord]:
-        found = []
+        return self.read_all()[0]
+
+    def read_all(self) -> tuple[list[JobRecord], dict[str, float]]:
+        """Every readable record, and the refs of record files that cannot be read back (truncated or damaged
+        JSON) with their file's mtime: support must see those, never have them vanish from a list."""
+        found: list[JobRecord] = []
+        corrupt: dict[str, float] = {}
         for ref in self.refs():
             try:
                 found.append(self.get(ref))
             except JobError:
-                continue  # vanished between listing and reading: nothing to report
-        return found
+                try:
+                    corrupt[ref] = self.record_path(ref).stat().st_mtime
+                except FileNotFoundError:
+                    continue  # vanished between listing and reading: nothing to report
+        return found, corrupt
 
     def save(self, record: JobRecord) -> None:
         atomic_write(self.record_path(record.ref), record.to_json())
@@ -271,10 +280,12 @@ class Ledger:
     def _append_line(self, ref: str, entry: dict[str, Any]) -> None:
         line = (json.dumps(entry, sort_keys=True) + "\n").encode()
         # one write() on an O_APPEND descriptor: concurrent appenders never interleave inside a line
-        fd = os.open(self.audit_path(ref), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        path = self.audit_path(ref)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
-            os.write(fd, line)
-            os.fsync(fd)
+            with naming(path):
+                os.write(fd, line)
+                os.fsync(fd)
         finally:
             os.close(fd)
 

@@ -32,6 +32,8 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 
 # States a support person must act on; they always carry a reason category.
 NEEDS_ATTENTION = frozenset({State.HELD, State.FAILED})
+CORRUPT = "corrupt"  # shown in place of a state for a record file that cannot be read back
+STORAGE_FULL = "storage_full"  # reason of an attempt the output's full disk stopped: waits, spends no attempt
 FINAL = frozenset({State.PUBLISHED, State.TAKEN_DOWN})
 
 

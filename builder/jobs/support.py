@@ -8,7 +8,7 @@ from typing import Any
 
 from builder.errors import JobError
 from builder.jobs.ledger import JobRecord, Ledger
-from builder.jobs.states import State
+from builder.jobs.states import CORRUPT, State
 
 AUDIT_KEYS = ("time", "from", "to", "event", "attempt", "reason", "timings", "run_id")
 
@@ -53,8 +53,18 @@ def status_view(ledger: Ledger, ref: str, base_url: str = "") -> dict[str, Any]:
     return view
 
 
+def corrupt_summary(ref: str, modified_at: float) -> dict[str, Any]:
+    """A record file that cannot be read back, in the shape of `summary`: shown, never silently dropped."""
+    return {"ref": ref, "state": CORRUPT, "attempts": 0, "reason": "corrupt_record", "last_error": "",
+            "created_at": "", "updated_at": iso(modified_at)}
+
+
 def list_view(ledger: Ledger, state: State | None = None) -> list[dict[str, Any]]:
-    return [summary(r) for r in ledger.records() if state is None or r.state == state]
+    records, corrupt = ledger.read_all()
+    rows = [summary(r) for r in records if state is None or r.state == state]
+    if state is None:
+        rows += [corrupt_summary(ref, modified) for ref, modified in corrupt.items()]
+    return sorted(rows, key=lambda row: row["ref"])
 
 
 def support_retry(ledger: Ledger, ref: str) -> JobRecord:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.errors import (
+    STORAGE_FULL_ERRNOS,
     BuildError,
     EnvelopeError,
     GuardViolation,
@@ -26,6 +27,8 @@ from builder.errors import (
     MediaError,
     OrderError,
     ProviderError,
+    StorageError,
+    describe_os_error,
 )
 from builder.gifts.contracts import PublishedGift
 from builder.jobs.envelope import Envelope
@@ -33,7 +36,7 @@ from builder.jobs.ledger import JobRecord, Ledger
 from builder.jobs.reconcile import settle
 from builder.jobs.retry import attempts_left, retry_delay
 from builder.jobs.settings import JobSettings
-from builder.jobs.states import State
+from builder.jobs.states import STORAGE_FULL, State
 
 log = logging.getLogger("giftboard.jobs.worker")
 
@@ -61,6 +64,7 @@ class Outcome:
     reason: str = ""
     retry_after: float | None = None
     retryable: bool = False
+    counts: bool = True  # False: the attempt is not the order's fault (a full disk) and spends no budget
     gift: PublishedGift | None = None
     provider: ProviderError | None = None  # the failing call, when a provider failed
 
@@ -107,6 +111,9 @@ def _classify(error: BaseException) -> Outcome:
         return Outcome(State.FAILED, reason="envelope_unreadable")
     if isinstance(error, JobError):  # a busy ledger lock, a git fetch or push that failed: try again later
         return Outcome(State.RETRY_WAIT, reason="ledger_unavailable", retryable=True)
+    if isinstance(error, OSError) and error.errno in STORAGE_FULL_ERRNOS:
+        # the output's disk is full: wait for space without spending the order's attempts (ops lists it)
+        return Outcome(State.RETRY_WAIT, reason=STORAGE_FULL, retryable=True, counts=False)
     # an unexpected bug: retry (bounded by max attempts); its text may hold order data, so only the type
     return Outcome(State.RETRY_WAIT, reason=f"internal_{type(error).__name__}", retryable=True)
 
@@ -316,6 +323,14 @@ class Worker:
                     published_at=now, detail=detail, **cleared,
                 )
                 self.ledger.delete_envelope(record.ref)
+            elif outcome.retryable and not outcome.counts:
+                # never sooner than the base delay: freeing disk space takes a person, not a jittered instant
+                delay = max(self.settings.retry_base_s, retry_delay(record.attempts, self.settings, None, self.rng))
+                record = self.ledger.transition(
+                    record, State.RETRY_WAIT, reason=outcome.reason, timings=timings,
+                    next_attempt_at=now + delay, last_error=outcome.reason, detail=detail,
+                    budget_from=record.budget_from + 1, **cleared,  # this attempt is given back
+                )
             elif outcome.retryable and attempts_left(record.attempts, self.settings, record.budget_from):
                 delay = retry_delay(record.attempts, self.settings, outcome.retry_after, self.rng)
                 record = self.ledger.transition(
@@ -366,8 +381,16 @@ class Worker:
         self, *, until_idle: bool, workers: int = 1, poll_s: float = 0.05, stop: threading.Event | None = None
     ) -> WorkSummary:
         stop = stop or threading.Event()
+        stopped_by: list[BaseException] = []
 
         def loop() -> None:
+            try:
+                serve()
+            except BaseException as error:  # a worker that cannot go on stops the others and fails the run
+                stopped_by.append(error)
+                stop.set()
+
+        def serve() -> None:
             while not stop.is_set():
                 try:
                     if self.step():
@@ -391,4 +414,15 @@ class Worker:
         except KeyboardInterrupt:
             stop.set()
             raise
+        if stopped_by:
+            _raise_stopped(stopped_by[0], self.summary)
         return self.summary
+
+
+def _raise_stopped(error: BaseException, summary: WorkSummary) -> None:
+    """A worker thread died: say why in one line (a storage error names its path), never only in a log."""
+    done = f"{summary.attempts} attempt(s) finished before it stopped"
+    if isinstance(error, OSError):
+        raise StorageError(f"a worker stopped: {describe_os_error(error)}; {done}; an order it was running "
+                           "goes back to the queue when its lease runs out (gift reconcile)") from error
+    raise error  # a project error already says what is wrong in one line; anything else is a bug to see

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from builder.jobs.ledger import JobRecord, Ledger
-from builder.jobs.states import NEEDS_ATTENTION, State
+from builder.jobs.states import CORRUPT, NEEDS_ATTENTION, STORAGE_FULL, State
 
 STAGES = ("lyrics", "audio", "cover")
 FAILURE_TARGETS = {State.RETRY_WAIT.value, State.FAILED.value, State.HELD.value}
@@ -89,16 +89,30 @@ class OpsSummary:
         return data
 
 
-def summarise(records: list[JobRecord], audits: Mapping[str, list[dict[str, Any]]], now: float) -> OpsSummary:
-    """The whole ops summary from records and their audit lines (pure: no I/O, no clock)."""
-    summary = OpsSummary(generated_at=now, orders=len(records))
-    summary.by_state = dict(sorted(Counter(record.state for record in records).items()))
+def needs_attention(record: JobRecord, now: float) -> bool:
+    """Held and failed orders, running ones whose lease ran out, and orders waiting for disk space."""
+    return (
+        record.state in NEEDS_ATTENTION
+        or (record.state == State.RUNNING and record.lease_expires_at <= now)
+        or (record.state == State.RETRY_WAIT and record.reason == STORAGE_FULL)
+    )
+
+
+def summarise(records: list[JobRecord], audits: Mapping[str, list[dict[str, Any]]], now: float,
+              corrupt: Mapping[str, float] | None = None) -> OpsSummary:
+    """The whole ops summary from records and their audit lines (pure: no I/O, no clock); `corrupt` maps the
+    refs of unreadable record files to their mtime: they count as orders in state `corrupt` that need attention."""
+    corrupt = corrupt or {}
+    summary = OpsSummary(generated_at=now, orders=len(records) + len(corrupt))
+    states = Counter(record.state for record in records) + Counter({CORRUPT: len(corrupt)})
+    summary.by_state = dict(sorted(states.items()))
     summary.attention = sorted(
-        (
-            AttentionItem(r.ref, r.state, r.reason or r.last_error or "unknown", r.attempts, age(r, now))
-            for r in records
-            if r.state in NEEDS_ATTENTION or (r.state == State.RUNNING and r.lease_expires_at <= now)
-        ),
+        [
+            *(AttentionItem(r.ref, r.state, r.reason or r.last_error or "unknown", r.attempts, age(r, now))
+              for r in records if needs_attention(r, now)),
+            *(AttentionItem(ref, CORRUPT, "corrupt_record", 0, max(0.0, now - modified))
+              for ref, modified in corrupt.items()),
+        ],
         key=lambda item: -item.age_s,
     )
     summary.attempts_per_order = dict(sorted(Counter(r.attempts for r in records).items()))
@@ -173,6 +187,6 @@ def hourly_series(counts: Counter[str], now: float) -> list[tuple[str, int]]:
 
 
 def summarise_ledger(ledger: Ledger, now: float | None = None) -> OpsSummary:
-    records = ledger.records()
+    records, corrupt = ledger.read_all()
     audits = {record.ref: ledger.audit(record.ref) for record in records}
-    return summarise(records, audits, ledger.clock() if now is None else now)
+    return summarise(records, audits, ledger.clock() if now is None else now, corrupt)

@@ -1,0 +1,224 @@
+"""What a user sees when the machine fails them, through the real CLI (`python -m builder …` as a process):
+a non-zero exit and one clear line naming what failed, where, and what to do; never a Python traceback.
+
+Storage failures are real kernel errors, not injected exceptions: the command runs under a file size limit
+(RLIMIT_FSIZE, what `ulimit -f` sets), so write(2) fails with EFBIG exactly where a full disk fails with
+ENOSPC; a ledger path under a plain file fails with ENOTDIR. Both work for any user, root included."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from builder.jobs.ledger import Ledger
+from builder.jobs.states import State
+
+ROOT = Path(__file__).resolve().parents[1]
+ORDER = ROOT / "examples" / "order-maya.json"
+
+
+@pytest.fixture
+def env() -> dict[str, str]:
+    found = {k: v for k, v in os.environ.items() if not k.startswith("GIFT_")}
+    found.update({"GIFT_ENVELOPE_KEY": Fernet.generate_key().decode(), "GIFT_C2PA": "off", "PYTHONPATH": str(ROOT),
+                  "CI": "true"})
+    return found
+
+
+def file_size_limit(limit: int) -> Callable[[], None]:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def cli(env: dict[str, str], *args: str, max_file_bytes: int | None = None, cwd: Path = ROOT,
+        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "builder", *args], cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=timeout, preexec_fn=None if max_file_bytes is None else file_size_limit(max_file_bytes),
+    )
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The command failed with exactly one line on stderr, starting `error:`, and no traceback anywhere."""
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    return lines[0]
+
+
+def submitted(env: dict[str, str], ledger: Path) -> str:
+    done = cli(env, "gift", "submit", str(ORDER), "--ledger", str(ledger))
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()[-1]
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".staging-"))
+
+
+# --- a full or unusable ledger -----------------------------------------------------------------------------
+
+
+def test_submit_on_a_full_ledger_fails_in_one_line_and_leaves_nothing_half_written(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    ledger = tmp_path / "ledger"
+    line = one_error_line(cli(env, "gift", "submit", str(ORDER), "--ledger", str(ledger), max_file_bytes=0))
+    assert "File too large" in line and str(ledger) in line and "free space" in line
+    assert leftovers(ledger) == []
+    assert Ledger(ledger).records() == []
+
+
+def test_submit_with_a_ledger_path_under_a_file_fails_in_one_line(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "plain-file").write_text("not a folder")
+    ledger = tmp_path / "plain-file" / "ledger"
+    line = one_error_line(cli(env, "gift", "submit", str(ORDER), "--ledger", str(ledger)))
+    assert "Not a directory" in line and "plain-file" in line
+
+
+def test_reconcile_on_a_full_ledger_fails_in_one_line(tmp_path: Path, env: dict[str, str]) -> None:
+    ledger = tmp_path / "ledger"
+    ref = submitted(env, ledger)
+    book = Ledger(ledger)
+    with book.lock(ref):  # a worker died while running it: its lease ran out, reconcile must write
+        record = book.transition(book.get(ref), State.RUNNING, attempts=1, lease_owner="gone",
+                                 lease_expires_at=book.clock() - 60)
+    line = one_error_line(cli(env, "gift", "reconcile", "--ledger", str(ledger), max_file_bytes=0))
+    assert "File too large" in line and str(ledger) in line
+    assert book.get(ref) == record  # nothing was half-changed
+    assert leftovers(ledger) == []
+
+
+def test_work_fails_when_its_worker_cannot_write_the_ledger(tmp_path: Path, env: dict[str, str]) -> None:
+    ledger, out = tmp_path / "ledger", tmp_path / "site"
+    ref = submitted(env, ledger)
+    done = cli(env, "gift", "work", "--until-idle", "--ledger", str(ledger), "--out", str(out), max_file_bytes=0)
+    line = one_error_line(done)
+    assert "a worker stopped" in line and "File too large" in line and str(ledger) in line
+    assert "nothing due" not in done.stdout
+    assert Ledger(ledger).get(ref).state == State.QUEUED  # untouched: the next run takes it
+
+
+# --- output on a full disk ---------------------------------------------------------------------------------
+
+
+def test_a_full_output_disk_waits_without_spending_attempts_and_ops_shows_it(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    ledger, out = tmp_path / "ledger", tmp_path / "site"
+    env.update({"GIFT_MAX_ATTEMPTS": "1", "GIFT_RETRY_BASE_S": "600"})
+    ref = submitted(env, ledger)
+    # ledger records are a few KB; the song is megabytes: only the gift's output hits the limit
+    done = cli(env, "gift", "work", "--until-idle", "--ledger", str(ledger), "--out", str(out),
+               max_file_bytes=256 * 1024)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    status = json.loads(cli(env, "gift", "status", ref, "--json", "--ledger", str(ledger)).stdout)
+    assert status["state"] == "retry_wait" and status["reason"] == "storage_full"
+    assert leftovers(out) == [] and leftovers(ledger) == []
+    summary = cli(env, "ops", "summary", "--ledger", str(ledger)).stdout
+    attention = summary.split("needs attention:")[1]
+    assert ref in attention and "storage_full" in attention
+    # space is back and the wait is over: the one allowed attempt was not spent on the full disk
+    book = Ledger(ledger)
+    with book.lock(ref):
+        book.update(book.get(ref), next_attempt_at=book.clock())
+    done = cli(env, "gift", "work", "--until-idle", "--ledger", str(ledger), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(cli(env, "gift", "status", ref, "--json", "--ledger", str(ledger)).stdout)["state"] == \
+        "published"
+
+
+# --- a reader that goes away (`| head`) --------------------------------------------------------------------
+
+
+def closed_pipe_run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run with stdout a pipe whose reader has already gone, as `| head -1` leaves it once head exits."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([sys.executable, "-m", "builder", *args], cwd=ROOT, env=env, stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize("argv", [["ops", "summary"], ["gift", "status", "REF"], ["gift", "list"]],
+                         ids=["ops-summary", "gift-status", "gift-list"])
+def test_output_into_a_closed_pipe_stops_quietly(tmp_path: Path, env: dict[str, str], argv: list[str]) -> None:
+    ledger = tmp_path / "ledger"
+    ref = submitted(env, ledger)
+    done = closed_pipe_run(env, *[ref if a == "REF" else a for a in argv], "--ledger", str(ledger))
+    assert done.returncode == 141  # what a shell reports for a tool that SIGPIPE ended
+    assert "BrokenPipe" not in done.stderr and "Traceback" not in done.stderr
+    assert "order(s)" in done.stderr or done.stderr == ""
+
+
+def test_gift_list_into_head_stops_quietly(tmp_path: Path, env: dict[str, str]) -> None:
+    ledger = tmp_path / "ledger"
+    submitted(env, ledger)
+    book = Ledger(ledger)
+    template = book.get(book.refs()[0])
+    for n in range(3000):  # more than a pipe holds, so the writer is still writing when head leaves
+        ref = f"ord_{n:016x}"
+        (book.orders / f"{ref}.json").write_bytes(replace(template, ref=ref).to_json())
+    pipeline = ["sh", "-c", 'python="$1"; ledger="$2"; "$python" -m builder gift list --ledger "$ledger" | head -1',
+                "sh", sys.executable, str(ledger)]
+    done = subprocess.run(pipeline, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.stdout.startswith("ord_") and len(done.stdout.splitlines()) == 1
+    assert done.stderr == ""
+
+
+# --- a corrupt ledger record -------------------------------------------------------------------------------
+
+
+def test_a_truncated_record_is_listed_as_corrupt_in_list_ops_summary_and_the_ops_page(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    ledger = tmp_path / "ledger"
+    good = submitted(env, ledger)
+    other = tmp_path / "other.json"
+    other.write_text(ORDER.read_text().replace('"idempotency_key": "', '"idempotency_key": "other-'))
+    broken = cli(env, "gift", "submit", str(other), "--ledger", str(ledger)).stdout.split()[-1]
+    assert broken.startswith("ord_") and broken != good
+    path = ledger / "orders" / f"{broken}.json"
+    path.write_bytes(path.read_bytes()[:40])  # a power cut mid-copy, a bad restore: truncated JSON
+
+    listed = cli(env, "gift", "list", "--ledger", str(ledger))
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr
+    rows = {line.split()[0]: line.split()[1] for line in listed.stdout.splitlines()}
+    assert rows == {good: "queued", broken: "corrupt"}
+    as_json = json.loads(cli(env, "gift", "list", "--json", "--ledger", str(ledger)).stdout)
+    assert {row["ref"]: row["state"] for row in as_json}[broken] == "corrupt"
+
+    summary = cli(env, "ops", "summary", "--ledger", str(ledger)).stdout
+    attention = summary.split("needs attention:")[1]
+    assert broken in attention and "corrupt" in attention
+    figures = json.loads(cli(env, "ops", "summary", "--json", "--ledger", str(ledger)).stdout)
+    assert figures["by_state"]["corrupt"] == 1
+    assert [(i["ref"], i["state"]) for i in figures["attention"]] == [(broken, "corrupt")]
+
+    status = cli(env, "gift", "status", broken, "--ledger", str(ledger))
+    assert "corrupt" in one_error_line(status)
+
+    from tests.board_fixtures import copy_content
+
+    board = tmp_path / "board"
+    content = copy_content(board)
+    built = cli(env, "build", "--content", str(content), "--out", str(board / "site"), "--ledger", str(ledger),
+                cwd=board)
+    assert built.returncode == 0, built.stderr
+    page = (board / "site" / "ops" / "index.html").read_text()
+    attention_section = page.split('id="ops-attention"')[1].split("</section>")[0]
+    assert f"<code>{broken}</code>" in attention_section and "corrupt" in attention_section
