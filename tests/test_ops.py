@@ -83,10 +83,10 @@ def faulty_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytes
         fake.config.statuses.extend([503, 503])
         refs = {"5xx-a": submit("pay_ops_a", "Ada"), "5xx-b": submit("pay_ops_b", "Bea")}
         drain()
-        fake.config.latency_s = 1.0
+        # exactly one slow answer, so the retry meets a fast provider however loaded the machine is (a slow
+        # window let a busy machine spend all four attempts on timeouts and fail the order)
+        fake.config.latencies.append(1.0)
         refs["timeout"] = submit("pay_ops_c", "Cy")
-        cli(capsys, "gift", "work", "--until-idle", "--ledger", str(ledger), "--out", str(out))
-        fake.config.latency_s = 0.0
         drain()
         fake.config.mode = "echo"
         refs["held"] = submit("pay_ops_d", "Di")

@@ -32,6 +32,7 @@ def altered(value: str, rng: random.Random) -> str:
 @dataclass
 class ChatConfig:
     latency_s: float = 0.0
+    latencies: deque[float] = field(default_factory=deque)  # waited first, one per request (then latency_s)
     statuses: deque[int] = field(default_factory=deque)  # answered first, one per request
     retry_after: str | None = None
     error_rate: float = 0.0  # share of 503 answers after the queue is empty
@@ -107,7 +108,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         with self.server.lock:
             self.server.authorization.append(self.headers.get("Authorization", ""))
-        time.sleep(self.server.config.latency_s)
+        config = self.server.config
+        with self.server.lock:
+            latency = config.latencies.popleft() if config.latencies else config.latency_s
+        time.sleep(latency)
         status, headers, body = self.server.answer(json.loads(raw or b"{}"))
         self._send(status, headers, body)
 
