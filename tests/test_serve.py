@@ -97,7 +97,8 @@ def test_serve_command_serves_and_picks_up_a_change(tmp_path: Path) -> None:
         else:
             raise AssertionError("the edit never reached the served page")
         line = process.stdout.readline()
-        assert line.startswith("rebuilt archive/lessons/keep-completed-work-visible/index.html")
+        assert line.startswith(f"{content / LESSON} changed: "
+                               "rebuilt archive/lessons/keep-completed-work-visible/index.html")
         assert re.search(r"in \d+ ms", line)
     finally:
         process.terminate()

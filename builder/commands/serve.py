@@ -9,10 +9,10 @@ from watchfiles import watch
 
 from builder.commands._site_args import add_site_arguments, options_from
 from builder.diagnostics import report
-from builder.errors import ContentError
+from builder.errors import BuildError, ContentError, relative_path
 from builder.site.build import Site
-from builder.site.live import LiveSite
-from builder.site.server import start_preview_server
+from builder.site.live import LiveSite, problems_of
+from builder.site.server import LiveState, start_preview_server
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
@@ -26,17 +26,22 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     site = Site(options_from(args))
+    live_state = None if args.no_watch else LiveState()
     try:
         print(f"{args.out}: {site.build().summary()}", flush=True)
         if site.content is None:
             site.load()
-    except ContentError as error:
-        report(error.diagnostics, title="Board build failed", settings=args.settings)
-        return 1
-    server = start_preview_server(args.out.resolve(), args.host, args.port)
+    except (ContentError, BuildError) as error:
+        problems = problems_of(error)
+        report(problems, title="Board build failed", settings=args.settings)
+        if live_state is None:
+            return 1
+        live_state.rebuilt(problems)  # the browser shows them until an edit fixes the build
+        args.out.mkdir(parents=True, exist_ok=True)
+    server = start_preview_server(args.out.resolve(), args.host, args.port, live=live_state)
     host, port = server.server_address[:2]
     print(f"Serving the board at http://{host}:{port}/  (Ctrl+C to stop)", flush=True)
-    if args.no_watch:
+    if live_state is None:
         server.serve_forever()
         return 0
     live = LiveSite(site)
@@ -49,7 +54,14 @@ def run(args: argparse.Namespace) -> int:
             result = live.apply(changed)
             if result.problems:
                 report(result.problems, title="Board rebuild failed", settings=args.settings)
-            print(result.describe(), flush=True)
+            live_state.rebuilt(result.problems)
+            print(f"{changed_files(changed)} changed: {result.describe()}", flush=True)
     finally:
         server.shutdown()
     return 0
+
+
+def changed_files(changed: set[Path]) -> str:
+    """The edited files as the developer would type them (relative to the working directory)."""
+    names = sorted(relative_path(path) for path in changed)
+    return ", ".join(names[:3]) + (f" (+{len(names) - 3} more)" if len(names) > 3 else "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ from builder.content.loader import Loader
 from builder.content.models import ARCHIVE_KINDS
 from builder.content.references import check_references
 from builder.content.structure import Page
-from builder.errors import ContentError, Diagnostic
+from builder.errors import BuildError, ContentError, Diagnostic
 from builder.site.build import Site
 from builder.site.render import Rendered
 
@@ -32,6 +33,19 @@ class LiveResult:
         return f"rebuilt {what} in {self.seconds * 1000:.0f} ms"
 
 
+LOCATED = re.compile(r"^(?P<path>.+?):(?P<line>[0-9]+): (?P<message>.*)$", re.S)
+
+
+def problems_of(error: ContentError | BuildError) -> list[Diagnostic]:
+    """Every problem of a failed build as `path:line` diagnostics (a template error names its file and line)."""
+    if isinstance(error, ContentError):
+        return list(error.diagnostics)
+    located = LOCATED.match(str(error))
+    if located is None:
+        return [Diagnostic("templates", 1, str(error))]
+    return [Diagnostic(located["path"], int(located["line"]), located["message"])]
+
+
 class LiveSite:
     """A loaded site kept in memory between changes."""
 
@@ -44,8 +58,8 @@ class LiveSite:
         fresh = Site(self.site.options, extra_outputs=self.site.extra_outputs)
         try:
             fresh.build()
-        except ContentError as error:
-            return LiveResult(problems=error.diagnostics, seconds=time.perf_counter() - started)
+        except (ContentError, BuildError) as error:
+            return LiveResult(problems=problems_of(error), seconds=time.perf_counter() - started)
         if fresh.content is None:  # up to date: nothing to reload
             fresh.load()
         self.site = fresh
