@@ -36,6 +36,8 @@ def submit(args: argparse.Namespace) -> int:
         raw = path.read_bytes()
     except OSError as error:
         raise OrderError([f"{path}: cannot read ({error.strerror})"]) from None
+    if args.check:
+        return _check(path, raw, as_json=args.json)
     with runtime(args.ledger, args.settings, message="accept an order") as rt:
         try:
             ref, created = accept_order(raw, ledger=rt.ledger, envelope=rt.envelope)
@@ -50,6 +52,30 @@ def submit(args: argparse.Namespace) -> int:
             print(f"{ref}: dispatch failed; the order stays queued for reconcile", file=sys.stderr)
     print("accepted" if created else "already accepted (same idempotency key)", file=sys.stderr)
     print(ref)
+    return 0
+
+
+def _check(path: Path, raw: bytes, *, as_json: bool) -> int:
+    """`gift submit --check`: the order model and the public-field guard, nothing recorded. Exit 0 when the
+    order would be accepted and its public fields pass, 1 with findings, 2 when the order is invalid."""
+    from builder.gifts.precheck import precheck  # the gift pipeline: loaded only for this
+
+    result = precheck(raw)
+    if as_json:
+        _print_json(result.as_json())
+    for line in result.errors:
+        print(f"{path}: {line}", file=sys.stderr)
+    if result.errors:
+        print(f"{path}: {len(result.errors)} error(s); nothing recorded", file=sys.stderr)
+        return 2
+    if not as_json:
+        for finding in result.findings:
+            print(f"{path}: {finding.field}: {finding.message}")
+    if result.findings:
+        print(f"{path}: {len(result.findings)} finding(s) in the public fields: the order would be held; "
+              "nothing recorded", file=sys.stderr)
+        return 1
+    print(f"{path}: the order is valid and its public fields pass the guard; nothing recorded", file=sys.stderr)
     return 0
 
 
@@ -153,6 +179,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = verbs.add_parser("submit", help="validate and record an order; prints its ref")
     p.add_argument("order", type=Path, metavar="ORDER.json")
+    p.add_argument("--check", action="store_true",
+                   help="only validate the order and run the public-field guard; record nothing")
+    p.add_argument("--json", action="store_true", help="with --check: print {ok, errors, findings} as JSON")
     _ledger_flag(p)
     p.set_defaults(run=submit)
 

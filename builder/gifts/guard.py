@@ -237,7 +237,7 @@ def _name_spans(needles: _Needles, reading: Reading) -> list[tuple[int, int]]:
 # --- checking ---------------------------------------------------------------------------------------------
 
 FINDING_MESSAGES = {
-    "private_value": "contains a private name or detail from the order (a surname, an email or the story's names)",
+    "private_value": "contains a private name or detail from the order",
     "story_copy": "copies a long passage of the private story",
     "pii_email": "contains an email address",
     "pii_phone": "contains a phone number",
@@ -256,16 +256,31 @@ def public_field_findings(order: Order) -> list[tuple[str, str]]:
         ("from_display_name", public.from_display_name),
         ("public_message", public.public_message),
     ):
-        category = text_category(order, text)
-        if category:
-            findings.append((field, category))
+        findings.extend((field, category) for category in text_categories(order, text))
     return findings
+
+
+def names_a_private_person(order: Order, text: str) -> bool:
+    """Whether text holds a private name (a name part or a full name), as opposed to another private value."""
+    names_only = _needles_for(
+        (order.buyer.name.get_secret_value(), order.recipient.full_name.get_secret_value()),
+        tuple(private_names(order)),
+        "",
+        (order.recipient.display_name, order.from_display_name),
+    )
+    return bool(_text_hit(names_only, text, story=False))
 
 
 def check_public_fields(order: Order) -> None:
     """The buyer's public fields go onto the page as typed: check them like generated text."""
     for _field, category in public_field_findings(order)[:1]:
         raise GuardViolation(category)
+
+
+def text_categories(order: Order, text: str) -> list[str]:
+    """Every kind of violation in text meant for a page (a private value and a phone number, say)."""
+    private = _text_hit(_needles(order), text)
+    return ([private] if private else []) + _pattern_hits(text)
 
 
 def text_category(order: Order, text: str) -> str:
@@ -327,6 +342,22 @@ def _pattern_hit(text: str) -> str:
         if pii.urls(view):
             return "pii_url"
     return ""
+
+
+def _pattern_hits(text: str) -> list[str]:
+    """Every PII pattern kind in text (an email's domain is not also counted as a link)."""
+    found: list[str] = []
+    cleaned = pii.clean(text)
+    for view in [cleaned] if cleaned.isascii() else [cleaned, fold(cleaned)]:
+        emails = pii.emails(view, spaced=True)
+        rest = _cut(view, emails, " ")
+        cards = pii.cards(rest)
+        rest = _cut(rest, cards, " ")  # a card number is not also a phone number
+        for category, hit in (("pii_email", emails), ("pii_card", cards), ("pii_phone", pii.phones(rest)),
+                              ("pii_url", pii.urls(rest))):
+            if hit and category not in found:
+                found.append(category)
+    return found
 
 
 def _text_hit(needles: _Needles, text: str, *, story: bool = True) -> str:

@@ -224,11 +224,11 @@ def _numbers_in_words(text: str) -> str:
 def _spoken_email(text: str) -> str:
     def rewrite(match: re.Match[str]) -> str:
         local, domain = match.group(1), match.group(2)
-        labels = _DOT_SPLIT.split(domain)
-        bare = not re.search(r"(?i)[\(\[\{<@]|\bdot\b", match.group())
-        if bare and labels[-1].casefold() not in _TLDS.split("|"):
-            return match.group()  # "met at school.Then": a typo, not an address
-        return ".".join(_DOT_SPLIT.split(local)) + "@" + ".".join(labels)
+        spoken_at = not re.search(r"[\(\[\{<@]", match.group())  # a plain " at " between words
+        spoken_dot = re.search(r"(?i)[\(\[\{<]|\bdot\b", match.group())
+        if spoken_at and not spoken_dot:
+            return match.group()  # "photos at example.com" is a link; "met at school.Then" a typo
+        return ".".join(_DOT_SPLIT.split(local)) + "@" + ".".join(_DOT_SPLIT.split(domain))
 
     text = SPOKEN_EMAIL.sub(rewrite, text)
     return SPOKEN_DOMAIN.sub(lambda m: ".".join(_DOT_SPLIT.split(m.group(1))) + "." + m.group(2), text)

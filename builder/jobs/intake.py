@@ -1,8 +1,13 @@
-"""The payment-safe intake: `POST /v1/orders` and `GET /healthz`, a Starlette app served by uvicorn.
+"""The payment-safe intake: `POST /v1/orders`, `POST /v1/orders/validate` and `GET /healthz`, a Starlette app
+served by uvicorn.
 
 Answers (DESIGN §6): 202 {ref} once the order is fsync'ed; a replay of the key: 202 with the same ref;
 the key with another body: 409; bad or stale signature: 401; invalid order: 422 with field errors;
 body over 10 MB: 413, enforced while streaming. Only 202 records anything.
+
+`/v1/orders/validate` takes the same signed body and records nothing: 200 {ok, errors, findings} with the
+order model's field errors, or the public-field guard's findings ({field, category, message}: "the message
+contains a phone number"), so a checkout form can say so before payment; 401 and 413 as above.
 """
 
 from __future__ import annotations
@@ -29,6 +34,14 @@ from builder.jobs.signature import HEADER, SignatureError, verify
 
 log = logging.getLogger("giftboard.jobs.intake")
 MAX_BODY = 10 * 1024 * 1024
+OrderPrecheck = Callable[[bytes], dict[str, Any]]
+
+
+def default_precheck() -> OrderPrecheck:
+    """The gift pipeline's order model and public-field guard (imported when first needed, like the parser)."""
+    from builder.gifts.precheck import precheck
+
+    return lambda body: precheck(body).as_json()
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -56,6 +69,7 @@ def create_app(
     dispatcher: Dispatcher | None = None,
     after_accept: Callable[[str], None] | None = None,
     max_body: int = MAX_BODY,
+    precheck: OrderPrecheck | None = None,
 ) -> Starlette:
     def accept(body: bytes, key: str | None) -> tuple[str, bool]:
         return accept_order(body, key, ledger=ledger, envelope=envelope, parse=parse)
@@ -95,11 +109,27 @@ def create_app(
         headers = {} if created else {"Idempotent-Replayed": "true"}
         return JSONResponse({"ref": ref}, status_code=202, headers=headers)
 
+    async def validate_order(request: Request) -> JSONResponse:
+        try:
+            body = await _read_limited(request, max_body)
+        except BodyTooLarge:
+            return _error(413, f"body larger than {max_body} bytes")
+        try:
+            verify(settings.webhook_secret, request.headers.get(HEADER), body)
+        except SignatureError as error:
+            return _error(401, str(error))
+        result = await run_in_threadpool(precheck or default_precheck(), body)
+        return JSONResponse(result, status_code=200)
+
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "queue": settings.queue})
 
     return Starlette(
-        routes=[Route("/v1/orders", post_order, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])]
+        routes=[
+            Route("/v1/orders", post_order, methods=["POST"]),
+            Route("/v1/orders/validate", validate_order, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
     )
 
 
