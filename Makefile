@@ -35,7 +35,7 @@ build: $(STAMP)
 	$(PY) -m builder build
 
 serve: $(STAMP)
-	$(PY) -m builder serve --host $(HOST) --port $(PORT)
+	$(PY) -m builder serve --host $(HOST) --port $(PORT) --ledger .data/ledger
 
 clean:
 	rm -rf site .cache build *.egg-info

@@ -19,8 +19,8 @@ def add_site_arguments(parser: argparse.ArgumentParser, *, output: bool = True) 
     parser.add_argument("--base-url", default=None,
                         help="absolute URL the site is published at (default: site.yaml's base_url, "
                              "else $GIFTBOARD_BASE_URL)")
-    parser.add_argument("--ledger", type=Path, default=Path(".data/ledger"),
-                        help="gift ledger the ops page reports on (default: .data/ledger)")
+    parser.add_argument("--ledger", type=Path, default=None, metavar="DIR",
+                        help="gift ledger folder: adds the ops page and its Operations link (default: none)")
     parser.add_argument("--benchmarks", type=Path, default=Path("benchmarks/results"),
                         help="benchmark results the gates' metric criteria read (default: benchmarks/results)")
     parser.add_argument("--jobs", type=int, default=None, help="render processes (default: one per core)")

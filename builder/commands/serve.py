@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         server.serve_forever()
         return 0
     live = LiveSite(site)
-    watched = [Path(args.content).resolve(), Path(args.templates).resolve()]
+    watched = [Path(args.content).resolve(), *(root.resolve() for root in site.options.theme_roots)]
     try:
         for changes in watch(*watched, debounce=50, step=20):
             changed = {Path(path) for _change, path in changes if not Path(path).name.startswith(".")}

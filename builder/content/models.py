@@ -50,6 +50,35 @@ class Evidence(ContentModel):
         return not (self.links or self.workflow or self.checks or self.milestone)
 
 
+class Labels(ContentModel):
+    """The board's own words (site.yaml `labels:`): neutral defaults any team can keep or replace."""
+
+    board: Text = Field(default="Board", description="the board in the site navigation and breadcrumbs")
+    board_eyebrow: Text = Field(default="Launch-gate board", description="the line above the board's title")
+    workstreams: Text = Field(default="Workstreams", description="heading of the workstream cards")
+    gates: Text = Field(default="Launch gates", description="heading of the gates on the board")
+    gate: Text = Field(default="Launch gate", description="the line above a gate page's title")
+    dependencies: Text = Field(default="Launch dependencies", description="heading of the board's dependencies")
+    dependencies_note: Text = "Work launch waits for beyond the gates, kept apart from the archive."
+    invariants: Text = Field(default="Invariants", description="heading of the board's invariants")
+    invariants_note: Text = "Rules every launch gate must keep true."
+    archive: Text = Field(default="Archive", description="the archive in the navigation and as its page title")
+    archive_eyebrow: Text = Field(default="Completed work", description="the line above the archive's title")
+    archive_intro: Text = "Completed build history, decisions, lessons, source summaries and the task archive."
+    archive_on_board: Text = Field(default="Archive", description="heading of the archive strip on the board")
+    archive_note: Text = "Completed history stays visible here, apart from the gates above."
+
+
+class Sections(ContentModel):
+    """Names of the archive's sections (site.yaml `sections:`), one per folder under archive/."""
+
+    history: Text = "Build history"
+    decisions: Text = "Decisions"
+    lessons: Text = "Lessons"
+    summaries: Text = "Source summaries"
+    tasks: Text = "Task archive"
+
+
 class SiteConfig(ContentModel):
     """content/site.yaml."""
 
@@ -58,9 +87,18 @@ class SiteConfig(ContentModel):
     base_url: Annotated[str, StringConstraints(pattern=r"^https?://")] | None = Field(
         default=None, description="absolute URL the site is published at (for the feed and sitemap)"
     )
-    repository: Annotated[str, StringConstraints(pattern=REPOSITORY_PATTERN)] | None = None
+    repository: Annotated[str, StringConstraints(pattern=REPOSITORY_PATTERN)] | None = Field(
+        default=None, description="owner/repo on GitHub: what `sync` reads, and where edit-this-page links point"
+    )
+    branch: Text = Field(default="main", description="the repository's default branch, for edit-this-page links")
     language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)*$")] = "en"
-    author: Text = "Giftboard team"
+    author: Text | None = Field(default=None, description="the feed's author (default: the site title)")
+    labels: Labels = Field(default_factory=Labels)
+    sections: Sections = Field(default_factory=Sections)
+
+    @property
+    def feed_author(self) -> str:
+        return self.author or self.title
 
 
 class Dependency(Evidence):

@@ -29,9 +29,11 @@ def duration(seconds: float) -> str:
 
 
 def ops_outputs(site: Site) -> list[Rendered]:
-    """Render ops/index.html from the ledger named by the build options (an empty summary without one)."""
+    """Render ops/index.html from the ledger named by the build options (nothing when none is configured)."""
     assert site.renderer is not None
     ledger_dir = site.options.ledger
+    if ledger_dir is None:  # a board without a gift pipeline has no ops page and no Operations link
+        return []
     has_ledger = ledger_dir is not None and (ledger_dir / "orders").is_dir()
     summary = summarise_ledger(Ledger(ledger_dir)) if has_ledger and ledger_dir else OpsSummary(time.time())
     timing = dict(site.previous_timing)

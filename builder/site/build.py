@@ -104,9 +104,10 @@ class Site:
         if base:
             self.content.config = self.content.config.model_copy(update={"base_url": base.rstrip("/") + "/"})
         self.history = BoardHistory() if problems else BoardHistory.read(self.content)
-        env = make_environment(self.options.templates)
+        env = make_environment(self.options.templates, overrides=self.options.template_overrides)
         self.renderer = SiteRenderer(self.content, env, Markdown(github.plugins), evidence=github.evidence,
-                                     issue_state=github.issue_state, extra_urls=[OPS_URL],
+                                     issue_state=github.issue_state,
+                                     extra_urls=[OPS_URL] if self.options.ledger is not None else [],
                                      history=self.history, today=self.options.build_date,
                                      criteria=self.criteria.view)
         if problems:
@@ -125,8 +126,9 @@ class Site:
     def global_key(self) -> str:
         assert self.content is not None
         parts = [__version__, self.content.config.model_dump_json(), self.github_key, self.history.key()]
-        for path in sorted(walk_files(self.options.templates)):
-            parts.append(f"{path.relative_to(self.options.templates)}:{hashlib.blake2b(path.read_bytes()).hexdigest()}")
+        for root in self.options.theme_roots:
+            for path in sorted(walk_files(root)):
+                parts.append(f"{root.name}/{path.relative_to(root)}:{hashlib.blake2b(path.read_bytes()).hexdigest()}")
         for page in self.content.pages():
             parts.append(f"{page.url}|{page.meta.model_dump_json()}")
         return text_hash(*parts)
@@ -161,8 +163,8 @@ class Site:
             for rendered in extra(self):
                 self.emit(staged, rendered)
         if staged is not None:
-            for asset in sorted((self.options.templates / "static").iterdir()):
-                staged.write(f"{ASSETS}/{asset.name}", asset.read_bytes())
+            for name, asset in static_assets(self.options).items():
+                staged.write(f"{ASSETS}/{name}", asset.read_bytes())
         self.report.pages = len(self.content.pages())
         manifest.global_key = global_key
         manifest.pages = source_hashes
@@ -259,6 +261,16 @@ class Site:
         manifest.timing = {**self.report.phases, "pages": float(self.report.pages)}
         manifest.save(options.manifest_path)
         return self.report
+
+
+def static_assets(options: BuildOptions) -> dict[str, Path]:
+    """The files served under assets/: the built-in ones, replaced or added to by a `static/` beside the content."""
+    assets: dict[str, Path] = {}
+    for root in (options.templates / "static", options.static_overrides):
+        if root is not None:
+            for path in sorted(walk_files(root)):
+                assets[path.relative_to(root).as_posix()] = path
+    return dict(sorted(assets.items()))
 
 
 _WORKER_RENDERER: SiteRenderer | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateError
 
 from builder.errors import BuildError
 
@@ -16,11 +16,13 @@ def human_date(value: date | datetime) -> str:
     return f"{value:%d %B %Y}".lstrip("0")
 
 
-def make_environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
+def make_environment(templates_dir: Path = TEMPLATES_DIR, *, overrides: Path | None = None) -> Environment:
+    """Templates from `templates_dir`; a file of the same name in `overrides` wins (MkDocs' custom_dir)."""
     if not templates_dir.is_dir():
         raise BuildError(f"{templates_dir}: templates folder not found")
+    loaders: list[BaseLoader] = [FileSystemLoader(overrides)] if overrides is not None else []
     env = Environment(
-        loader=FileSystemLoader(templates_dir),
+        loader=ChoiceLoader([*loaders, FileSystemLoader(templates_dir)]),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -15,9 +15,9 @@ def quick_key(options: BuildOptions) -> str:
     extra = "|".join(map(str, (
         __version__, options.strict, options.offline, options.templates.resolve(), options.base_url,
         options.fallback_base_url, snapshot_state(options.cache_dir), git_head(options),
-        options.build_date,
+        options.build_date, options.ledger,
     )))
-    roots = [options.content.resolve(), options.templates.resolve()]
+    roots = [options.content.resolve(), *(root.resolve() for root in options.theme_roots)]
     if options.ledger is not None:  # the ops page is only as fresh as the ledger it reads
         roots += [options.ledger.resolve() / "orders", options.ledger.resolve() / "audit"]
     if options.benchmarks is not None:  # the gates' metric criteria

@@ -30,6 +30,21 @@ class BuildOptions:
     github: GitHubEnv = field(default_factory=GitHubEnv)  # reading GitHub (token, API URL) when not --offline
 
     @property
+    def template_overrides(self) -> Path | None:
+        """A `templates/` folder beside the content: its files replace the built-in templates of the same name."""
+        return _beside(self.content, "templates", self.templates)
+
+    @property
+    def static_overrides(self) -> Path | None:
+        """A `static/` folder beside the content: its files replace or add to the built-in assets."""
+        return _beside(self.content, "static", self.templates / "static")
+
+    @property
+    def theme_roots(self) -> list[Path]:
+        """Every folder whose files shape the output besides the content (built-in first, then overrides)."""
+        return [self.templates, *(path for path in (self.template_overrides, self.static_overrides) if path)]
+
+    @property
     def build_date(self) -> date:
         """Gates past their due date on this day are overdue; a new day makes a no-change build render again."""
         return self.today or datetime.now(UTC).date()
@@ -39,3 +54,10 @@ class BuildOptions:
     def manifest_path(self) -> Path:
         key = hashlib.blake2b(str(self.out.resolve()).encode(), digest_size=6).hexdigest()
         return self.cache_dir / f"build-manifest-{key}.json"
+
+
+def _beside(content: Path, name: str, builtin: Path) -> Path | None:
+    folder = content.resolve().parent / name
+    if not folder.is_dir() or folder == builtin.resolve():
+        return None  # in this repository content/'s neighbour templates/ *is* the built-in folder
+    return folder

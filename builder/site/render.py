@@ -27,7 +27,6 @@ CHANGES_FEED = f"{CHANGES_URL}feed.xml"
 NOT_FOUND_PAGE = "404.html"
 ASSETS = "assets"
 STYLESHEET = f"{ASSETS}/site.css"
-ARCHIVE_DESCRIPTION = "Phase 1 memory: build history, decisions, lessons, source summaries and tasks."
 
 EvidenceHook = Callable[[Page], Any]
 IssueStateHook = Callable[[str], str | None]  # "owner/repo#12" → "open", "closed", "merged"… (None: unknown)
@@ -153,12 +152,16 @@ class SiteRenderer:
         return [
             ArchiveKindView(
                 key=key,
-                label=ARCHIVE_KINDS[key][1],
+                label=self.section_label(key),
                 url=f"archive/{key}/",
                 entries=sorted(self.content.archive[key], key=entry_sort_key),
             )
             for key in self.kinds
         ]
+
+    def section_label(self, kind: str) -> str:
+        """An archive section's name, as site.yaml's `sections:` calls it."""
+        return str(getattr(self.content.config.sections, kind))
 
     # -- pages ---------------------------------------------------------------------------------
     def render_template(self, name: str, url: str, **context: Any) -> bytes:
@@ -170,7 +173,8 @@ class SiteRenderer:
                 url=lambda target: relative_url(url, target),
                 stylesheet=relative_url(url, STYLESHEET),
                 version=__version__,
-                archive_kinds=[(key, ARCHIVE_KINDS[key][1]) for key in self.kinds],
+                archive_kinds=[(key, self.section_label(key)) for key in self.kinds],
+                labels=self.content.config.labels,
                 ops_available="ops/" in self.known_urls,
                 changes_available=bool(self.history),
                 repository_url=repository_url(self.content.config.repository),
@@ -245,7 +249,7 @@ class SiteRenderer:
         gate = next((g for g in self.content.gates if g.slug == gate_slug), None)
         return {
             "meta": meta,
-            "kind_label": ARCHIVE_KINDS[page.archive_kind][1],
+            "kind_label": self.section_label(page.archive_kind),
             "kind_url": f"archive/{page.archive_kind}/",
             "related": related,
             "gate": gate,
@@ -258,7 +262,7 @@ class SiteRenderer:
             Rendered(
                 output_path(ARCHIVE_INDEX_URL),
                 self.render_template("archive_index.html", ARCHIVE_INDEX_URL, archive=archive,
-                                     description=ARCHIVE_DESCRIPTION),
+                                     description=self.content.config.labels.archive_intro),
             )
         ]
         for view in archive:
