@@ -142,6 +142,22 @@ class C2paSource:
 
 
 @dataclass(frozen=True)
+class StorageSettings:
+    """Where gift pages are published: GIFT_GIFTS_URL unset = the local `--out` folder, `s3://bucket/prefix` =
+    object storage; the S3 endpoint, region and credentials (unset: boto3's own chain, e.g. an OIDC role)."""
+
+    gifts_url: str = ""  # GIFT_GIFTS_URL
+    endpoint_url: str = ""  # GIFT_S3_ENDPOINT_URL (empty for AWS S3)
+    region: str = ""  # GIFT_S3_REGION
+    access_key_id: str = field(default="", repr=False)  # GIFT_S3_ACCESS_KEY_ID
+    secret_access_key: str = field(default="", repr=False)  # GIFT_S3_SECRET_ACCESS_KEY
+
+    @property
+    def object_storage(self) -> bool:
+        return self.gifts_url.startswith("s3://")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the environment configures, read once by `load_settings`."""
 
@@ -151,9 +167,8 @@ class Settings:
     c2pa: C2paSource = field(default_factory=C2paSource)
     envelope_key: str = field(default="", repr=False)  # GIFT_ENVELOPE_KEY (Fernet)
     ledger_remote: str = field(default="", repr=False)  # GIFT_LEDGER_REMOTE: URLs may carry credentials
-    gifts_remote: str = field(default="", repr=False)  # GIFT_GIFTS_REMOTE
-    gifts_branch: str = "main"  # GIFT_GIFTS_BRANCH
-    gifts_base_url: str = ""  # GIFT_GIFTS_BASE_URL: absolute URLs in status and og:image
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    gifts_base_url: str = ""  # GIFT_GIFTS_BASE_URL: absolute URLs in status, og:image and og:url
     site_base_url: str = ""  # GIFTBOARD_BASE_URL: the board's URL when site.yaml has none
     ci: bool = False  # CI or GITHUB_ACTIONS set: never a generated demo key or certificate
     github_actions: bool = False  # GITHUB_ACTIONS=true: annotations and the job summary
@@ -219,8 +234,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         c2pa=c2pa,
         envelope_key=_text(env, "GIFT_ENVELOPE_KEY"),
         ledger_remote=env.get("GIFT_LEDGER_REMOTE", ""),
-        gifts_remote=env.get("GIFT_GIFTS_REMOTE", ""),
-        gifts_branch=env.get("GIFT_GIFTS_BRANCH", "main"),
+        storage=StorageSettings(
+            gifts_url=_text(env, "GIFT_GIFTS_URL"),
+            endpoint_url=_http_url(env, "GIFT_S3_ENDPOINT_URL"),
+            region=_text(env, "GIFT_S3_REGION"),
+            access_key_id=_text(env, "GIFT_S3_ACCESS_KEY_ID"),
+            secret_access_key=_text(env, "GIFT_S3_SECRET_ACCESS_KEY"),
+        ),
         gifts_base_url=_http_url(env, "GIFT_GIFTS_BASE_URL"),
         site_base_url=_text(env, "GIFTBOARD_BASE_URL"),
         ci=_flag(env, "CI") or _flag(env, "GITHUB_ACTIONS"),

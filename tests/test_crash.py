@@ -85,7 +85,7 @@ def test_orders_survive_sigkilled_workers_and_a_flaky_provider(tmp_path: Path) -
     assert kills >= 4 and rounds >= 3
 
     # one page per order, at its original token
-    pages = sorted(p.name for p in (out_dir / "gifts").iterdir() if not p.name.startswith("."))
+    pages = sorted(p.name for p in (out_dir / "gifts").iterdir() if p.is_dir() and not p.name.startswith("."))
     assert pages == sorted(tokens.values())
     for ref in refs:
         record = ledger.get(ref)
@@ -171,7 +171,7 @@ def test_real_gift_work_processes_survive_sigkill(tmp_path: Path) -> None:
 
     assert {ledger.get(ref).state for ref in refs} == {"published"}
     assert kills >= 2
-    pages = sorted(p.name for p in (out_dir / "gifts").iterdir() if not p.name.startswith("."))
+    pages = sorted(p.name for p in (out_dir / "gifts").iterdir() if p.is_dir() and not p.name.startswith("."))
     assert pages == sorted(tokens.values())
     for ref in refs:
         assert ledger.get(ref).token == tokens[ref]

@@ -1,4 +1,4 @@
-"""Git sync against local bare repositories, with two concurrent writers: ledger branch and gifts repo."""
+"""Git sync of the ledger branch against local bare repositories, with two concurrent writers."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.jobs.gitsync import GitGiftsPublisher, GitSync, ledger_sync
-from tests.fakes.job_processor import publish_page
+from builder.jobs.gitsync import GitSync, ledger_sync
 
 
 def bare(tmp_path: Path, name: str) -> str:
@@ -87,31 +86,6 @@ def test_pull_sees_the_other_writer_and_keeps_unpushed_work(tmp_path: Path) -> N
     assert (tmp_path / "a" / "two.json").read_text() == "2"
 
 
-def test_two_concurrent_gift_publishers_and_a_takedown(tmp_path: Path) -> None:
-    remote = bare(tmp_path, "gifts.git")
-    publishers = [GitGiftsPublisher(GitSync(remote, "main", tmp_path / f"p{n}")) for n in range(2)]
-    tokens = [[f"tok{n}x{i}" for i in range(4)] for n in range(2)]
-
-    def publish_all(n: int) -> None:
-        for token in tokens[n]:
-            publishers[n].publish(lambda root, token=token: publish_page(root, token, f"<p>{token}</p>"))
-
-    run_concurrently(lambda: publish_all(0), lambda: publish_all(1))
-    result = remote_files(remote, "main", tmp_path)
-    assert sorted(p.name for p in (result / "gifts").iterdir()) == sorted(tokens[0] + tokens[1])
-
-    def remove(root: Path, token: str) -> None:
-        page = root / "gifts" / token
-        for child in page.iterdir():
-            child.unlink()
-        (page / "index.html").write_text("<p>This gift was removed.</p>")
-
-    publishers[1].takedown("tok0x1", remove)
-    result = remote_files(remote, "main", tmp_path)
-    assert (result / "gifts" / "tok0x1" / "index.html").read_text() == "<p>This gift was removed.</p>"
-    assert (result / "gifts" / "tok0x2" / "index.html").read_text() == "<p>tok0x2</p>"
-
-
 def test_git_errors_never_show_credentials(tmp_path: Path) -> None:
     sync = GitSync("https://user:s3cr3t-token@127.0.0.1:9/x.git", "ledger", tmp_path / "w", retries=1)
     with pytest.raises(Exception) as error:
@@ -119,17 +93,17 @@ def test_git_errors_never_show_credentials(tmp_path: Path) -> None:
     assert "s3cr3t-token" not in str(error.value)
 
 
-def test_production_flow_over_git_ledger_and_gifts_repo(tmp_path: Path) -> None:
-    """submit on one machine, `gift work --ref` on an Actions-like runner, status and takedown elsewhere."""
+def test_production_flow_over_the_git_ledger(tmp_path: Path) -> None:
+    """submit on one machine, `gift work --ref` on a runner, status and takedown elsewhere (pages: a folder)."""
     pytest.importorskip("builder.gifts.pipeline")
     from cryptography.fernet import Fernet
 
     from tests.test_gift_cli import PRIVATE, gift, valid_order, write
 
-    ledger_remote, gifts_remote = bare(tmp_path, "ledger.git"), bare(tmp_path, "gifts.git")
+    ledger_remote = bare(tmp_path, "ledger.git")
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("GIFT_")}
     env.update({"GIFT_ENVELOPE_KEY": Fernet.generate_key().decode(), "GIFT_LEDGER_REMOTE": ledger_remote,
-                "GIFT_GIFTS_REMOTE": gifts_remote, "GITHUB_RUN_ID": "77"})
+                "GITHUB_RUN_ID": "77"})
     ref = gift(env, tmp_path / "intake-copy", "submit", str(write(tmp_path, valid_order()))).stdout.split()[-1]
 
     runner = tmp_path / "runner"
@@ -140,8 +114,7 @@ def test_production_flow_over_git_ledger_and_gifts_repo(tmp_path: Path) -> None:
 
     status = json.loads(gift(env, tmp_path / "support-copy", "status", ref, "--json").stdout)
     assert status["state"] == "published"
-    gifts = remote_files(gifts_remote, "main", tmp_path)
-    page = gifts / status["url"] / "index.html"
+    page = runner / "gifts" / status["url"] / "index.html"
     assert "Maya" in page.read_text()
     ledger_branch = remote_files(ledger_remote, "ledger", tmp_path)
     assert not (ledger_branch / "locks").exists()
@@ -151,11 +124,10 @@ def test_production_flow_over_git_ledger_and_gifts_repo(tmp_path: Path) -> None:
             for secret in PRIVATE:
                 assert secret.encode() not in path.read_bytes()
 
-    taken = gift(env, tmp_path / "support-copy", "takedown", ref, "--out", str(tmp_path / "support-gifts"))
+    taken = gift(env, tmp_path / "support-copy", "takedown", ref, "--out", str(runner / "gifts"))
     assert taken.returncode == 0, taken.stderr
-    gifts = remote_files(gifts_remote, "main", tmp_path)
-    assert "removed" in (gifts / status["url"] / "index.html").read_text().lower()
-    assert sorted(p.name for p in (gifts / status["url"]).iterdir()) == ["index.html"]
+    assert "removed" in (runner / "gifts" / status["url"] / "index.html").read_text().lower()
+    assert sorted(p.name for p in (runner / "gifts" / status["url"]).iterdir()) == ["index.html"]
 
 
 def test_intake_pushes_every_accepted_order_to_the_ledger_branch(tmp_path: Path) -> None:
@@ -230,11 +202,11 @@ def test_a_stale_writer_never_moves_an_order_record_back(tmp_path: Path) -> None
     assert json.loads((result / "orders" / "ord_1.json").read_text())["state"] == "published"
 
 
-def test_actions_without_a_gifts_repository_refuses_to_publish_to_the_runner_disk(tmp_path: Path) -> None:
+def test_actions_without_object_storage_refuses_to_publish_to_the_runner_disk(tmp_path: Path) -> None:
     from builder.errors import ConfigError
     from builder.jobs.runtime import runtime
     from builder.settings import load_settings
 
     env = {"GITHUB_ACTIONS": "true", "GIFT_ENVELOPE_KEY": "x" * 43 + "="}
-    with runtime(tmp_path / "ledger", load_settings(env)) as rt, pytest.raises(ConfigError, match="GIFT_GIFTS_REMOTE"):
+    with runtime(tmp_path / "ledger", load_settings(env)) as rt, pytest.raises(ConfigError, match="GIFT_GIFTS_URL"):
         rt.processor(tmp_path / "site")

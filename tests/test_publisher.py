@@ -21,7 +21,8 @@ TOKEN = "Zr7_q0dKc2fS-1b9XwVYnA4lPm8uEo3T"
 
 
 def listing(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+    """Every path under `root`, but the gifts folder's own page (tests/test_publisher_backends.py checks it)."""
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p != root / "index.html")
 
 
 # --- tokens -------------------------------------------------------------------------------------------------------

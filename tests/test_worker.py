@@ -353,5 +353,6 @@ def test_an_attempt_that_lost_its_lease_does_not_swap_its_page_in(
 
     worker(ledger, envelope, slow_processor, tmp_path).step()
     gifts = out / "gifts"
-    assert not gifts.exists() or not any(gifts.iterdir())  # no page, no staging folder left behind
+    # no page, no staging folder left behind: only the gifts folder's own (token-free) page
+    assert not gifts.exists() or [p.name for p in gifts.iterdir()] == ["index.html"]
     assert any(e.get("event") == "lease_lost" for e in ledger.audit(ref))

@@ -99,6 +99,12 @@ def render_removed_page() -> str:
     return _render("removed.html", {"csp": content_security_policy(css), "css": Markup(css)})  # noqa: S704
 
 
+def render_gifts_index() -> str:
+    """The page of the `gifts/` folder itself: says nothing, so no server lists the gift links inside it."""
+    css = _stylesheet("removed.css")
+    return _render("gifts-index.html", {"csp": content_security_policy(css), "css": Markup(css)})  # noqa: S704
+
+
 def content_security_policy(css: str) -> str:
     """The page's CSP: nothing by default, its own images and audio, and exactly this inline stylesheet."""
     digest = base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode("ascii")

@@ -24,7 +24,7 @@ from builder.gifts.media import prepare_media
 from builder.gifts.order import Order
 from builder.gifts.page import render_gift_page
 from builder.gifts.providers.base import PredictionCallback, Providers
-from builder.gifts.publisher import LocalPublisher
+from builder.gifts.publisher import LocalPublisher, Publisher
 
 log = logging.getLogger("giftboard.gifts.pipeline")
 T = TypeVar("T")
@@ -83,8 +83,9 @@ def produce_gift(
     c2pa: C2paSettings,
     before_swap: Callable[[], None] | None = None,
     public_base_url: str = "",
+    publisher: Publisher | None = None,
 ) -> PublishedGift:
-    """Generate and publish one gift at `out_dir/gifts/<token>/`.
+    """Generate and publish one gift with `publisher` (default: the folder `out_dir/gifts/<token>/`).
 
     Raises GuardViolation (hold the order: private input would have been published; nothing was written),
     ProviderError (`retryable` says whether to try again; `known_prediction_id` lets the retry find a remote
@@ -117,7 +118,7 @@ def produce_gift(
                         lambda result: guard.check_bytes(order, result.png, "cover art"))
     files, boilerplate = _render(order, token, lyrics, audio, cover, providers, generated_at, c2pa,
                                   public_base_url)
-    return _publish(order, out_dir, token, files, boilerplate, run.timings, before_swap)
+    return _publish(order, publisher or LocalPublisher(out_dir), token, files, boilerplate, run.timings, before_swap)
 
 
 def _check_lyrics(order: Order, lyrics: Lyrics) -> None:
@@ -157,12 +158,12 @@ def _render(order: Order, token: str, lyrics: Lyrics, audio: AudioClip, cover: C
     return files, guard.boilerplate_words(render_gift_page(placeholders, public_base_url=public_base_url))
 
 
-def _publish(order: Order, out_dir: Path, token: str, files: dict[str, bytes], boilerplate: frozenset[str],
+def _publish(order: Order, publisher: Publisher, token: str, files: dict[str, bytes], boilerplate: frozenset[str],
              timings: list[ProviderTiming], before_swap: Callable[[], None] | None = None) -> PublishedGift:
-    """Stage, guard every file name and every byte as staged on disk, and only then swap the folder in."""
+    """Stage, guard every file name and every byte as staged, and only then let the page go live."""
 
     def scan(name: str, data: bytes) -> None:
         guard.check_files(order, {name: data}, boilerplate=boilerplate)
 
-    published = LocalPublisher(out_dir).publish(token, files, scan=scan, before_swap=before_swap)
+    published = publisher.publish(token, files, scan=scan, before_swap=before_swap)
     return PublishedGift(token=published.token, url_path=published.url_path, files=published.files, timings=timings)

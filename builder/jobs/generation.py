@@ -5,18 +5,32 @@ Imports are lazy so the job machinery (and its tests) work without the pipeline'
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from builder.errors import ConfigError
 from builder.gifts.contracts import PublishedGift
 from builder.jobs.worker import JobContext, Processor
-from builder.settings import Settings
+from builder.settings import Settings, StorageSettings
+
+if TYPE_CHECKING:
+    from builder.gifts.publisher import Publisher
 
 
-def pipeline_processor(settings: Settings) -> Processor:
-    """Wire builder.gifts.order / providers / pipeline into a worker Processor."""
+def gift_publisher(storage: StorageSettings, out_dir: Path) -> Publisher:
+    """The local folder `out_dir/gifts/` by default, object storage when GIFT_GIFTS_URL is s3://…"""
+    try:
+        from builder.gifts.publisher import open_publisher
+    except ImportError as error:
+        raise ConfigError(f"the gift publisher is not available ({error.name})") from None
+    return open_publisher(storage.gifts_url, out_dir, endpoint_url=storage.endpoint_url, region=storage.region,
+                          access_key_id=storage.access_key_id, secret_access_key=storage.secret_access_key)
+
+
+def pipeline_processor(settings: Settings, publisher: Publisher | None = None) -> Processor:
+    """Wire builder.gifts.order / providers / pipeline into a worker Processor publishing with `publisher`
+    (default: the local folder the job context names)."""
     try:
         from builder.gifts.content_credentials import c2pa_settings
         from builder.gifts.order import parse_order
@@ -39,33 +53,7 @@ def pipeline_processor(settings: Settings) -> Processor:
             before_swap=context.ensure_owner,
             c2pa=c2pa_settings(settings.c2pa, ci=settings.ci),
             public_base_url=settings.gifts_base_url,
+            publisher=publisher,
         )
-
-    return process
-
-
-def takedown_page(out_dir: Path, token: str) -> None:
-    """Remove a gift's page and media, leaving the 'this gift was removed' page (the publisher's job)."""
-    try:
-        from builder.gifts.publisher import LocalPublisher
-    except ImportError as error:
-        raise ConfigError(f"the gift publisher is not available ({error.name})") from None
-    LocalPublisher(out_dir).takedown(token)
-
-
-def with_gifts_repo(processor: Processor, publish: Callable[[Callable[[Path], PublishedGift]], PublishedGift]
-                    ) -> Processor:
-    """Production publishing: run the pipeline inside a gifts-repository checkout, then commit and push."""
-
-    def process(context: JobContext) -> PublishedGift:
-        def produce(root: Path) -> PublishedGift:
-            return processor(JobContext(
-                ref=context.ref, token=context.token, attempt=context.attempt, out_dir=root,
-                known_prediction_id=context.known_prediction_id,
-                on_prediction_created=context.on_prediction_created, order_bytes=context.order_bytes,
-                ensure_owner=context.ensure_owner,
-            ))
-
-        return publish(produce)
 
     return process

@@ -1,4 +1,4 @@
-"""Git as durable storage for production: the ledger branch and the private gifts repository.
+"""Git as durable storage for production: the ledger branch.
 
 Every run pulls, changes files, commits and pushes; a rejected push is re-applied onto the remote and
 retried. Conflicts are settled by rule, never by hand: audit logs (`*.jsonl`) keep both sides' lines,
@@ -191,19 +191,6 @@ class GitSync:
             result = change(self.workdir)
             self._push(message)
             return result
-
-
-class GitGiftsPublisher:
-    """Publishes gift pages into the private gifts repository (served by its own Pages site)."""
-
-    def __init__(self, sync: GitSync) -> None:
-        self.sync = sync
-
-    def publish(self, produce: Callable[[Path], T]) -> T:
-        return self.sync.transaction(produce, "publish a gift")
-
-    def takedown(self, token: str, remove: Callable[[Path, str], None]) -> None:
-        self.sync.transaction(lambda root: remove(root, token), "take a gift down")
 
 
 def is_order_record(name: str) -> bool:

@@ -1,8 +1,9 @@
 """Wiring from flags and settings to job objects: local folders by default, git and GitHub in production.
 
 Production switches (all optional, see `builder.settings`): GIFT_QUEUE=github (dispatch runs),
-GIFT_LEDGER_REMOTE (the ledger folder is a working copy of branch `ledger`), GIFT_GIFTS_REMOTE (pages go to
-the private gifts repo), GIFT_GIFTS_BASE_URL (absolute URLs in status).
+GIFT_LEDGER_REMOTE (the ledger folder is a working copy of branch `ledger`), GIFT_GIFTS_URL=s3://bucket/prefix
+(pages go to object storage; GIFT_S3_* for endpoint, region and credentials), GIFT_GIFTS_BASE_URL (absolute
+URLs in status and on the page; required with object storage).
 """
 
 from __future__ import annotations
@@ -11,16 +12,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from builder.errors import ConfigError
 from builder.jobs.dispatch import Dispatcher, GitHubDispatcher
 from builder.jobs.envelope import Envelope, open_envelope
-from builder.jobs.generation import pipeline_processor, takedown_page, with_gifts_repo
-from builder.jobs.gitsync import GitGiftsPublisher, GitSync, ledger_sync
+from builder.jobs.generation import gift_publisher, pipeline_processor
+from builder.jobs.gitsync import GitSync, ledger_sync
 from builder.jobs.ledger import Ledger
 from builder.jobs.settings import JobSettings
 from builder.jobs.worker import Processor, default_owner
 from builder.settings import Settings
+
+if TYPE_CHECKING:
+    from builder.gifts.publisher import Publisher
 
 
 @dataclass
@@ -49,26 +54,23 @@ class Runtime:
         if self.sync is not None:
             self.sync.push(message)
 
-    def _gifts(self, out_dir: Path) -> GitGiftsPublisher | None:
-        remote = self.config.gifts_remote
-        if not remote:
-            if self.config.github_actions or self.settings.queue == "github":
-                # a page written into the runner's disk would vanish with it while the ledger says published
-                raise ConfigError("GIFT_GIFTS_REMOTE is not set: on Actions gift pages must go to the gifts "
-                                  "repository (set the secret in the gift-production environment)")
-            return None
-        return GitGiftsPublisher(GitSync(remote, self.config.gifts_branch, out_dir))
+    def publisher(self, out_dir: Path) -> Publisher:
+        """Where gift pages go: object storage in production, `out_dir/gifts/` on this machine."""
+        storage = self.config.storage
+        if not storage.gifts_url and (self.config.github_actions or self.settings.queue == "github"):
+            # a page written into the runner's disk would vanish with it while the ledger says published
+            raise ConfigError("GIFT_GIFTS_URL is not set: on Actions gift pages must go to object storage "
+                              "(s3://bucket/prefix; set it in the gift-production environment)")
+        if storage.object_storage and not self.config.gifts_base_url:
+            raise ConfigError("GIFT_GIFTS_BASE_URL is not set: with object storage the gift pages need their "
+                              "public address (the CDN in front of the bucket) for og:image and og:url")
+        return gift_publisher(storage, out_dir)
 
     def processor(self, out_dir: Path) -> Processor:
-        processor = pipeline_processor(self.config)
-        gifts = self._gifts(out_dir)
-        return with_gifts_repo(processor, gifts.publish) if gifts else processor
+        return pipeline_processor(self.config, self.publisher(out_dir))
 
     def remover(self, out_dir: Path) -> Callable[[str], None]:
-        gifts = self._gifts(out_dir)
-        if gifts is None:
-            return lambda token: takedown_page(out_dir, token)
-        return lambda token: gifts.takedown(token, takedown_page)
+        return self.publisher(out_dir).takedown
 
 
 @contextmanager
