@@ -1,36 +1,26 @@
-"""Markdown → safe HTML: cmark-gfm (raw HTML never markup) and the one nh3 sanitizer policy.
+"""Markdown → safe HTML: comrak (raw HTML shown as text) and the one nh3 sanitizer policy.
 
 Every HTML fragment that reaches a template comes out of `sanitize`; plain text never does (templates
 escape it).
 
-The engine is GitHub's cmark-gfm (C, through the `cmarkgfm` wheel), about twenty times faster than the
-markdown-it-py pipeline it replaced. The output is kept equal to what that pipeline produced (commonmark + table +
-strikethrough, disabled task-list checkboxes, ids on h2/h3, raw HTML shown as text): `tests/test_markup_engine.py`
-renders the content, a generated corpus and edge cases with both and compares them. What it takes:
-
-- Raw HTML is shown as text. Before parsing, every `<` that is not an autolink, a `<destination>` or
-  backslash-escaped is replaced by a placeholder (a Unicode punctuation character, so emphasis around it parses
-  as around `<`); cmark then never sees a tag, and the placeholder becomes `&lt;` (or `%3C` in a URL) afterwards.
-- What markdown-it's plugins did is done on cmark's HTML, whose shape is fixed (every text `<`, `>`, `&` and `"`
-  escaped): `<del>` → `<s>`, h2/h3 ids from the anchors plugin's slug rules, task-list classes, links rewritten
-  and checked. Broken links, which fail the build, are located by a second render with source positions.
-- markdown-it-py still renders the short inline fields (`render_inline`: cmark has no inline-only mode).
+The engine is comrak (Rust, CommonMark + GFM) through its Python binding's public API, one render a fragment. Its
+options do what the board needs natively: `escape` shows raw HTML as text, the table, strikethrough and tasklist
+extensions (with the task-list classes), ids on headings (`header_id_prefix`), and a `link_url_rewriter` callback
+that makes every link relative to the page and checks it. The callback does not say where the link is, so a broken
+link is located in the source text (see `LinkContext.rewriter`). `tests/test_markup_engine.py` compares the output
+with the markdown-it-py pipeline the site used before and lists every difference.
 """
 
 from __future__ import annotations
 
-import ctypes
 import difflib
-import html as html_lib
 import posixpath
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-import cmarkgfm
+import comrak
 import nh3
-from cmarkgfm.cmark import Options
-from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from builder.errors import Diagnostic
@@ -43,11 +33,11 @@ ALLOWED_TAGS = {
 }  # fmt: skip
 ALLOWED_ATTRIBUTES = {
     "*": {"id", "class"},
-    "a": {"href", "title"},
+    "a": {"href", "title", "aria-label"},  # aria-label: the name of a heading's permalink (it has no text)
     "abbr": {"title"},
     "span": {"title"},
-    "th": {"style"},
-    "td": {"style"},
+    "th": {"align"},
+    "td": {"align"},
     "ol": {"start"},
     "input": {"type", "checked", "disabled"},
 }
@@ -56,7 +46,6 @@ SANITIZER = nh3.Cleaner(
     attributes=ALLOWED_ATTRIBUTES,
     url_schemes={"http", "https", "mailto"},
     link_rel=None,
-    filter_style_properties={"text-align"},
     strip_comments=True,
 )
 EXTERNAL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
@@ -77,18 +66,28 @@ class LinkContext:
     first_line: int
     urls_by_source: dict[str, str]
     known_urls: frozenset[str]
-    body_lines: list[str] = field(default_factory=list)
     problems: list[Diagnostic] = field(default_factory=list)
 
-    def line_for(self, token_map: list[int] | None, needle: str) -> int:
-        """The first line in `token_map` ([start, end), 0-based in the body) that contains `needle`."""
-        if not token_map:
-            return self.first_line
-        start, end = token_map
-        for offset in range(start, min(end, len(self.body_lines))):
-            if needle in self.body_lines[offset]:
-                return self.first_line + offset
-        return self.first_line + start
+    def rewriter(self, text: str) -> Callable[[str], str]:
+        """The engine's link callback for one render of `text`: the rewritten href of each link, in document
+        order; a link to no page keeps its href and is recorded as a problem at its line."""
+        cursor = 0
+
+        def rewrite(href: str) -> str:
+            nonlocal cursor
+            at = find_destination(text, href, cursor)
+            if at != -1:
+                cursor = at + len(href)
+            resolved = self.resolve(href)
+            if resolved is not None:
+                return resolved
+            if at == -1:
+                at = find_destination(text, href, 0)
+            line = self.first_line + (text.count("\n", 0, at) if at != -1 else 0)
+            self.problems.append(self.broken(href, line))
+            return href
+
+        return rewrite
 
     def resolve(self, href: str) -> str | None:
         """The rewritten href, or None when it points at a page that does not exist."""
@@ -125,264 +124,38 @@ class LinkContext:
         return Diagnostic(self.display_path, line, f"broken link '{href}': no page there ({fix})")
 
 
-# -- the engine: cmark-gfm from the cmarkgfm wheel -------------------------------------------------------------
-# cmarkgfm's own helpers never free the syntax tree or the HTML buffer (about 70 kB a page, which `serve` would
-# keep forever), so the few C functions needed are called here directly, from the same shared library.
+# -- the engine: comrak through its public API ---------------------------------------------------------------
+def _extension_options() -> comrak.ExtensionOptions:
+    options = comrak.ExtensionOptions()
+    options.table = True
+    options.strikethrough = True
+    options.tasklist = True
+    options.header_id_prefix = ""  # ids on headings, GitHub's slugs ("plan", "plan-1", …)
+    return options
 
 
-class _MemAllocator(ctypes.Structure):
-    _fields_ = [
-        ("calloc", ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t)),
-        ("realloc", ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)),
-        ("free", ctypes.CFUNCTYPE(None, ctypes.c_void_p)),
-    ]
+PARSE = comrak.ParseOptions()
+RENDER = comrak.RenderOptions()
+RENDER.escape = True  # raw HTML is shown as text, never markup
+RENDER.tasklist_classes = True  # task-list-item / contains-task-list / task-list-item-checkbox
+PLAIN = _extension_options()  # no link callback: fragments rendered without a page (inline fields, previews)
+INLINE_PARAGRAPH = ("<p>", "</p>\n")
 
 
-def _bind(library: ctypes.CDLL, name: str, restype: object, *argtypes: object) -> Callable[..., object]:
-    function = getattr(library, name)
-    function.restype = restype
-    function.argtypes = argtypes
-    return function  # type: ignore[no-any-return]
+def engine_html(text: str, links: Callable[[str], str] | None = None) -> str:
+    """comrak's HTML for `text`; `links` is called with every link's URL and returns the href to write."""
+    if links is None:
+        return comrak.render_markdown(text, extension_options=PLAIN, parse_options=PARSE, render_options=RENDER)
+    options = _extension_options()
+    options.link_url_rewriter = links
+    return comrak.render_markdown(text, extension_options=options, parse_options=PARSE, render_options=RENDER)
 
 
-_LIB = ctypes.CDLL(cmarkgfm._cmark.__file__)
-_parser_new = _bind(_LIB, "cmark_parser_new", ctypes.c_void_p, ctypes.c_int)
-_parser_free = _bind(_LIB, "cmark_parser_free", None, ctypes.c_void_p)
-_find_extension = _bind(_LIB, "cmark_find_syntax_extension", ctypes.c_void_p, ctypes.c_char_p)
-_attach = _bind(_LIB, "cmark_parser_attach_syntax_extension", ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
-_feed = _bind(_LIB, "cmark_parser_feed", None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t)
-_finish = _bind(_LIB, "cmark_parser_finish", ctypes.c_void_p, ctypes.c_void_p)
-_extensions_of = _bind(_LIB, "cmark_parser_get_syntax_extensions", ctypes.c_void_p, ctypes.c_void_p)
-_render_html = _bind(_LIB, "cmark_render_html", ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p)
-_node_free = _bind(_LIB, "cmark_node_free", None, ctypes.c_void_p)
-_allocator = _bind(_LIB, "cmark_get_default_mem_allocator", ctypes.POINTER(_MemAllocator))
-_bind(_LIB, "cmark_gfm_core_extensions_ensure_registered", None)()
-_FREE = _allocator().contents.free  # type: ignore[attr-defined]
-_EXTENSIONS = [_find_extension(name) for name in (b"table", b"strikethrough", b"tasklist")]
-if not all(_EXTENSIONS):  # pragma: no cover - a broken cmarkgfm build
-    raise ImportError("cmark-gfm lacks the table, strikethrough or tasklist extension")
-
-# no UNSAFE: raw HTML could only ever come out as a comment (and none reaches cmark, see _neutralise)
-OPTIONS = Options.CMARK_OPT_TABLE_PREFER_STYLE_ATTRIBUTES | Options.CMARK_OPT_STRIKETHROUGH_DOUBLE_TILDE
-SOURCEPOS = Options.CMARK_OPT_SOURCEPOS
-RAW_HTML_OMITTED = "<!-- raw HTML omitted -->"
-
-
-def cmark_html(text: str, options: int = OPTIONS) -> str:
-    """cmark-gfm's HTML for `text`, with the table, strikethrough and tasklist extensions."""
-    data = text.encode("utf-8", "replace")
-    parser = _parser_new(options)
-    try:
-        for extension in _EXTENSIONS:
-            _attach(parser, extension)
-        _feed(parser, data, len(data))
-        root = _finish(parser)
-        try:
-            buffer = _render_html(root, options, _extensions_of(parser))
-            try:
-                return ctypes.string_at(buffer).decode("utf-8")  # type: ignore[arg-type]
-            finally:
-                _FREE(buffer)
-        finally:
-            _node_free(root)
-    finally:
-        _parser_free(parser)
-
-
-# -- raw HTML becomes text, dangerous links stay text ------------------------------------------------------------
-# Unicode punctuation (Po) that content does not use; the first two absent from a page stand in for its `<` and
-# for the `(` of a link to a dangerous URL.
-PLACEHOLDERS = ("\ua8f8", "\u2e2e", "\U000110bb", "\u0f04", "\u2e2b", "\u2e2c")
-AUTOLINK = re.compile(
-    r"<(?:[A-Za-z][A-Za-z0-9+.-]{1,31}:[^\x00-\x20<>]*"
-    r"|[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)>"
-)
-POINTY_BEFORE = re.compile(r"\](?:\(|:)[ \t]*\n?[ \t]*\Z")
-# markdown-it's validateLink: these schemes make no link at all (the Markdown stays text); cmark would make one
-# with an empty href
-DANGEROUS = r"(?:javascript|vbscript|file|data):(?!image/(?:gif|png|jpeg|webp);)"
-DANGEROUS_AUTOLINK = re.compile("<" + DANGEROUS, re.I)
-DANGEROUS_LINK = re.compile(r"(?<=\])\((?=[ \t]*\n?[ \t]*<?" + DANGEROUS + ")", re.I)
-
-
-def _neutralise(text: str, angle: str, paren: str, keep_pointy: bool) -> str:
-    """`text` with every `<` that could open raw HTML replaced by `angle`, and the `(` of every link to a dangerous
-    URL by `paren`."""
-    if "(" in text and ":" in text:
-        text = DANGEROUS_LINK.sub(paren, text)
-    pieces: list[str] = []
-    position = 0
-    at = text.find("<")
-    while at != -1:
-        slashes = at - len(text[:at].rstrip("\\")) if at and text[at - 1] == "\\" else 0
-        keep = slashes % 2 == 1 or (
-            (AUTOLINK.match(text, at) is not None and DANGEROUS_AUTOLINK.match(text, at) is None)
-            or (keep_pointy and POINTY_BEFORE.search(text, max(0, at - 80), at) is not None)
-        )
-        if not keep:
-            pieces.append(text[position:at])
-            pieces.append(angle)
-            position = at + 1
-        at = text.find("<", at + 1)
-    pieces.append(text[position:])
-    return "".join(pieces)
-
-
-def _percent(character: str) -> str:
-    return "".join(f"%{byte:02X}" for byte in character.encode("utf-8"))
-
-
-def engine_html(text: str, options: int = OPTIONS) -> str:
-    """cmark-gfm's HTML for `text` with raw HTML shown as text, before any of the project's rewriting."""
-    if "<" not in text and "](" not in text:
-        return cmark_html(text, options)
-    free = [p for p in PLACEHOLDERS if p not in text]
-    if len(free) < 2:  # pragma: no cover - a page using all but one of the placeholder characters
-        return cmark_html(text, options).replace(RAW_HTML_OMITTED, "")
-    angle, paren = free[:2]
-    html = cmark_html(_neutralise(text, angle, paren, keep_pointy=True), options)
-    if RAW_HTML_OMITTED in html:
-        # a `<` kept as a link destination was raw HTML after all: neutralise those too
-        html = cmark_html(_neutralise(text, angle, paren, keep_pointy=False), options)
-        html = html.replace(RAW_HTML_OMITTED, "")
-    if angle in html:
-        html = html.replace(angle, "&lt;")
-    if paren in html:
-        html = html.replace(paren, "(")
-    if "%" in html:
-        html = html.replace(_percent(angle), "%3C").replace(_percent(paren), "(")
-    return html
-
-
-# -- what markdown-it's plugins did, on cmark's HTML ------------------------------------------------------------
-DEL = re.compile(r"<(/?)del>")
-HREF = re.compile(r'<a href="([^"]*)"')
-HEADING = re.compile(r"<h([23])>(.*?)</h\1>", re.S)
-TAG = re.compile(r"<[^>]*>")
-SOURCEPOS_TAG = re.compile(r'<(/?)([a-z0-9]+)(?: [^>]*?data-sourcepos="(\d+):\d+-(\d+):\d+")?[^>]*>')
-TASK_TAG = re.compile(r'<(/?)(ul|ol|li)\b([^>]*)>|<input type="checkbox"( checked="")? disabled="" /> (\n<p>)?')
-MISSED_TASK = re.compile(r"<li>(\n<p>)?\[([ xX])\] ")
-TASK_INPUT = '<input class="task-list-item-checkbox"{} disabled="disabled" type="checkbox">'
-
-
-def escape_attribute(value: str) -> str:
-    """Escape an attribute value as markdown-it did (`&`, `<`, `>`, `"`)."""
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
-def slugify(title: str) -> str:
-    """The anchors plugin's slug (GitHub-like): lower case, spaces to dashes, only word characters and dashes."""
-    return re.sub(r"[^\w\u4e00-\u9fff\- ]", "", title.lower().replace(" ", "-"))
-
-
-def _heading_ids(html: str) -> str:
-    slugs: set[str] = set()
-
-    def add_id(match: re.Match[str]) -> str:
-        title = html_lib.unescape(TAG.sub("", match.group(2))).replace("\n", "")
-        slug = base = slugify(title)
-        number = 1
-        while slug in slugs:
-            slug = f"{base}-{number}"
-            number += 1
-        slugs.add(slug)
-        level = match.group(1)
-        return f'<h{level} id="{escape_attribute(slug)}">{match.group(2)}</h{level}>'
-
-    return HEADING.sub(add_id, html)
-
-
-def _task_lists(html: str) -> str:
-    """The tasklists plugin's markup: classes on the item and its list, the checkbox inside the first paragraph."""
-    edits: dict[int, tuple[int, str]] = {}
-    lists: list[re.Match[str]] = []
-    items: list[tuple[re.Match[str], re.Match[str] | None]] = []
-    for tag in TASK_TAG.finditer(html):
-        if tag.group(2) is None:  # a checkbox
-            if not items:
-                continue
-            item, parent = items[-1]
-            edits[item.start()] = (item.end(), '<li class="task-list-item">')
-            if parent is not None:
-                opening = f'<{parent.group(2)}{parent.group(3)} class="contains-task-list">'
-                edits[parent.start()] = (parent.end(), opening)
-            checkbox = TASK_INPUT.format(' checked="checked"' if tag.group(4) else "")
-            edits[tag.start()] = (tag.end(), f"\n<p>{checkbox} " if tag.group(5) else f"{checkbox} ")
-        elif tag.group(1):
-            (items if tag.group(2) == "li" else lists).pop()
-        elif tag.group(2) == "li":
-            items.append((tag, lists[-1] if lists else None))
-        else:
-            lists.append(tag)
-    pieces: list[str] = []
-    position = 0
-    for start in sorted(edits):
-        end, replacement = edits[start]
-        pieces += [html[position:start], replacement]
-        position = end
-    pieces.append(html[position:])
-    return "".join(pieces)
-
-
-def _missed_tasks(html: str, text: str) -> str:
-    """Items cmark-gfm's tasklist extension misses (inside a blockquote) in the form it gives the others.
-
-    An item whose text still starts with `[ ] ` or `[x] ` was written so, unless the bracket was escaped or an
-    entity (then markdown-it did not make it a task either), which is why such pages are left alone."""
-    if "\\[" in text or "&#" in text or "&lbrack;" in text or "&lsqb;" in text:
-        return html
-
-    def checkbox(match: re.Match[str]) -> str:
-        checked = ' checked=""' if match.group(2) != " " else ""
-        return f'<li><input type="checkbox"{checked} disabled="" /> ' + (match.group(1) or "")
-
-    return MISSED_TASK.sub(checkbox, html)
-
-
-def _link_blocks(source: str) -> list[tuple[int, int]]:
-    """For each link in `source`, in order: the lines (1-based, inclusive) of the block holding its text."""
-    ranges: list[tuple[int, int]] = []
-    stack: list[list[object]] = []  # [tag, first line, last line, last line of the latest child block]
-    for tag in SOURCEPOS_TAG.finditer(engine_html(source, OPTIONS | SOURCEPOS)):
-        closing, name, first, last = tag.groups()
-        if first is not None and not closing and not tag.group(0).endswith("/>"):
-            stack.append([name, int(first), int(last), 0])
-        elif closing and stack and stack[-1][0] == name:
-            done = stack.pop()
-            if stack:
-                stack[-1][3] = done[2]
-        elif name == "a" and not closing:
-            if not stack:
-                ranges.append((1, 1))
-                continue
-            name_, start, end, after_child = stack[-1]
-            assert isinstance(start, int) and isinstance(end, int) and isinstance(after_child, int)
-            # a tight list item shows its paragraph without <p>: the text starts after its last child block
-            ranges.append((max(start, after_child + 1) if name_ == "li" else start, end))
-    return ranges
-
-
-def _rewrite_links(html: str, text: str, context: LinkContext) -> str:
-    broken: list[tuple[int, str]] = []
-    index = -1
-
-    def rewrite(match: re.Match[str]) -> str:
-        nonlocal index
-        index += 1
-        href = html_lib.unescape(match.group(1))
-        resolved = context.resolve(href)
-        if resolved is None:
-            broken.append((index, href))
-            return match.group(0)
-        return f'<a href="{escape_attribute(resolved)}"'
-
-    html = HREF.sub(rewrite, html)
-    if broken:
-        blocks = _link_blocks(text)
-        for index, href in broken:
-            first, last = blocks[index] if index < len(blocks) else (1, 1)
-            context.problems.append(context.broken(href, context.line_for([first - 1, last], href)))
+def inline_html(html: str) -> str:
+    """The inside of a fragment that is one paragraph (as Hugo's `markdownify` does); other fragments as they are."""
+    opening, closing = INLINE_PARAGRAPH
+    if html.startswith(opening) and html.endswith(closing) and html.count(opening) == 1:
+        return html[len(opening) : -len(closing)]
     return html
 
 
@@ -395,39 +168,38 @@ class Markdown:
 
     def __init__(self, plugins: Iterable[Plugin] = ()) -> None:
         self.plugins = tuple(plugins)
-        # short inline fields only (cmark-gfm has no inline-only mode)
-        md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-        md.enable(["table", "strikethrough"])
-        self.md = md
 
     def html(self, text: str, context: LinkContext | None = None) -> str:
         """The HTML of `text` before sanitizing (links rewritten and checked against `context`)."""
-        html = engine_html(text)
-        if "del>" in html:
-            html = DEL.sub(r"<\1s>", html)
-        if context is not None:
-            context.body_lines = text.splitlines()
-            if "<a " in html:
-                html = _rewrite_links(html, text, context)
+        html = engine_html(text, context.rewriter(text) if context is not None else None)
         for plugin in self.plugins:
             html = plugin(html)
-        if "<h2>" in html or "<h3>" in html:
-            html = _heading_ids(html)
-        if "<li>" in html and "] " in html:
-            html = _missed_tasks(html, text)
-        if '<input type="checkbox"' in html:
-            html = _task_lists(html)
         return html
 
     def render(self, text: str, context: LinkContext | None = None) -> Markup:
         return sanitize(self.html(text, context))
 
     def render_inline(self, text: str) -> Markup:
-        """Inline Markdown (no paragraphs) for short fields such as a dependency's text."""
-        html = self.md.renderInline(text)
+        """Inline Markdown (no paragraph around it) for short fields such as a dependency's text."""
+        html = inline_html(engine_html(text))
         for plugin in self.plugins:
             html = plugin(html)
         return sanitize(html)
+
+
+def find_destination(text: str, href: str, start: int) -> int:
+    """Where `href` is written as a link destination in `text` (after `(`, `<` or a reference's `]:`) from
+    `start`, else anywhere from `start`; -1 when it is not written as is (escapes, entities)."""
+    if not href:
+        return -1
+    at = text.find(href, start)
+    first = at
+    while at != -1:
+        before = text[max(0, at - 3) : at].rstrip(" \t")
+        if before.endswith(("(", "<", "]:")):
+            return at
+        at = text.find(href, at + 1)
+    return first
 
 
 def plain_text(markdown_source: str) -> str:

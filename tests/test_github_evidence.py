@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from markdown_it import MarkdownIt
-
 from builder.content.models import Evidence
 from builder.github.archive import build_history, first_paragraph, source_summary
 from builder.github.evidence import format_duration, summarise
@@ -181,4 +179,4 @@ def test_readme_first_paragraph_skips_headings_and_badges() -> None:
               "Giftboard **builds**\nboards.\n")
     assert first_paragraph(readme) == "Giftboard builds boards."
     assert escape_markdown("a_b [c]") == "a\\_b \\[c\\]"
-    assert MarkdownIt().render(escape_markdown("1. *x*")).strip() == "<p>1. *x*</p>"
+    assert Markdown().html(escape_markdown("1. *x*")).strip() == "<p>1. *x*</p>"

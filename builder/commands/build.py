@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     manifest = Manifest.load(options.manifest_path, options.out.resolve())
     if up_to_date(options, manifest, quick_key(options)):
-        # answered from file stats alone: the pipeline (pydantic, Jinja, cmark, PyGithub) is never imported
+        # answered from file stats alone: the pipeline (pydantic, Jinja, comrak, PyGithub) is never imported
         elapsed = (time.perf_counter() - started) * 1000
         print(f"{args.out}: up to date ({len(manifest.pages)} pages) in {elapsed:.0f} ms")
         return 0

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date
-
-from markdown_it import MarkdownIt
+from html.parser import HTMLParser
 
 from builder.github.snapshot import Commit, MergedPull, Release, Snapshot, parse_time
+from builder.markup import engine_html
 
 FAILING = frozenset({"failure", "timed_out", "startup_failure", "action_required"})
 # runs of someone's proposed change, never evidence about the default branch
@@ -100,24 +99,37 @@ def source_summary(snapshot: Snapshot) -> SourceSummary | None:
     )
 
 
-_BADGE_OR_HTML = re.compile(r"^\s*(\[?!\[|<)")
+class _Paragraphs(HTMLParser):
+    """The text of each <p> in rendered Markdown, with "" for one that opens with an image (a badge)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.paragraphs: list[str] = []
+        self.current: list[str] | None = None
+        self.badge = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "p":
+            self.current, self.badge = [], False
+        elif tag == "img" and self.current is not None and not "".join(self.current).strip():
+            self.badge = True
+        elif tag == "br" and self.current is not None:
+            self.current.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "p" and self.current is not None:
+            text = "" if self.badge else " ".join("".join(self.current).split())
+            self.paragraphs.append("" if text.startswith("<") else text)  # raw HTML shown as text
+            self.current = None
+
+    def handle_data(self, data: str) -> None:
+        if self.current is not None:
+            self.current.append(data)
 
 
 def first_paragraph(markdown: str) -> str:
     """The README's first prose paragraph as plain text (skips headings, badges and HTML)."""
-    tokens = MarkdownIt("commonmark").parse(markdown)
-    for index, token in enumerate(tokens):
-        if token.type != "paragraph_open" or index + 1 >= len(tokens):
-            continue
-        inline = tokens[index + 1]
-        if _BADGE_OR_HTML.match(inline.content):
-            continue
-        text = "".join(
-            " " if child.type in ("softbreak", "hardbreak") else child.content
-            for child in inline.children or []
-            if child.type in ("text", "code_inline", "softbreak", "hardbreak")
-        )
-        text = " ".join(text.split())
-        if text:
-            return text
-    return ""
+    parser = _Paragraphs()
+    parser.feed(engine_html(markdown))
+    parser.close()
+    return next((text for text in parser.paragraphs if text), "")

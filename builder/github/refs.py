@@ -12,9 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-from markdown_it import MarkdownIt
-
 from builder.github.snapshot import LinkedIssue, Snapshot
+from builder.markup import engine_html
 
 # not preceded by a word character, slash, dot or dash, so URLs and paths are left alone
 REF = re.compile(r"(?<![\w/.@-])(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)#(?P<number>[0-9]+)\b")
@@ -49,6 +48,24 @@ def ref_html(ref: str, issue: LinkedIssue | None) -> str:
     return f'<a href="{_escape(issue_url(ref, issue))}" class="{classes}"{title}>{ref}{state}</a>'
 
 
+def _outside_links(html: str) -> Iterator[tuple[str, bool]]:
+    """The pieces of `html` in order, each with whether it is text a reference may be linked in (not a tag, not
+    inside a link, code or preformatted block)."""
+    position = 0
+    skipping = 0
+    for tag in TAG.finditer(html):
+        text = html[position : tag.start()]
+        if text:
+            yield text, not skipping and "#" in text
+        yield tag.group(0), False
+        position = tag.end()
+        if tag.group(2).lower() in SKIP:
+            skipping = max(0, skipping + (-1 if tag.group(1) else 1))
+    text = html[position:]
+    if text:
+        yield text, not skipping and "#" in text
+
+
 def link_refs(html: str, snapshot: Snapshot | None) -> str:
     """`html` (the engine's output) with every `owner/repo#N` in text outside links and code linked."""
     if "#" not in html or QUICK.search(html) is None or REF.search(html) is None:
@@ -58,19 +75,7 @@ def link_refs(html: str, snapshot: Snapshot | None) -> str:
         ref = match.group(0)
         return ref_html(ref, snapshot.issue(ref) if snapshot else None)
 
-    pieces: list[str] = []
-    position = 0
-    skipping = 0
-    for tag in TAG.finditer(html):
-        text = html[position : tag.start()]
-        pieces.append(REF.sub(link, text) if text and not skipping and "#" in text else text)
-        pieces.append(tag.group(0))
-        position = tag.end()
-        if tag.group(2).lower() in SKIP:
-            skipping = max(0, skipping + (-1 if tag.group(1) else 1))
-    text = html[position:]
-    pieces.append(REF.sub(link, text) if text and not skipping and "#" in text else text)
-    return "".join(pieces)
+    return "".join(REF.sub(link, piece) if linkable else piece for piece, linkable in _outside_links(html))
 
 
 def refs_plugin(snapshot: Snapshot | None) -> Callable[[str], str]:
@@ -84,12 +89,7 @@ def refs_plugin(snapshot: Snapshot | None) -> Callable[[str], str]:
 
 def refs_in_markdown(text: str) -> list[str]:
     """Every `owner/repo#N` the plugin would link in `text` (outside code and existing links), in order."""
-    md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
-    found: list[str] = []
-    for block in md.parse(text):
-        depth = 0
-        for child in block.children or []:
-            depth += {"link_open": 1, "link_close": -1}.get(child.type, 0)
-            if child.type == "text" and depth == 0:
-                found.extend(match.group(0) for match in iter_refs(child.content))
-    return found
+    if QUICK.search(text) is None:
+        return []
+    return [match.group(0) for piece, linkable in _outside_links(engine_html(text)) if linkable
+            for match in iter_refs(piece)]
