@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from builder.site.build import BuildOptions, Site
-from tests.board_fixtures import copy_content
+from tests.board_fixtures import copy_content, replace_in
 from tests.support.browser import axe_violations, describe_violations, open_page, screenshot
 from tests.support.html_checks import internal_link_errors, validate_html5
 
@@ -49,7 +49,8 @@ def test_board_renders_in_chromium_without_errors_and_passes_axe(
     context = chromium.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
     page = context.new_page()
     try:
-        for path in ["", "gates/infrastructure-as-code/", "archive/", "archive/decisions/0003-sanitize-with-nh3/"]:
+        for path in ["", "gates/infrastructure-as-code/", "archive/", "archive/decisions/0003-sanitize-with-nh3/",
+                     "gates/", "workstreams/", "archive/tags/", "archive/tags/security/", "archive/tasks/"]:
             report = open_page(page, server.url_for(path))
             assert report.problems == [], path
             assert page.locator("main h1").count() == 1
@@ -91,5 +92,59 @@ def test_readiness_line_is_on_the_first_screen_of_a_390_px_phone(built_site: Pat
         box = line.bounding_box()
         assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 844, box
         assert line.inner_text().startswith("1 of 4 gates complete · blocking launch: Infrastructure as Code")
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def readiness_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seed with a blocked, overdue gate, owners and due dates, and edit-this-page links."""
+    root = tmp_path_factory.mktemp("readiness")
+    content = copy_content(root)
+    replace_in(content / "gates" / "observability.md", "status: planned",
+               "status: blocked\nblocked_reason: Waiting for the metrics vendor contract\nowner: Dana\ndue: 2001-02-03")
+    replace_in(content / "gates" / "performance-tuning.md", "order: 4", "order: 4\nowner: Ops team\ndue: 2999-12-31")
+    replace_in(content / "site.yaml", "language: en", "language: en\nrepository: acme/giftboard")
+    out = root / "site"
+    Site(BuildOptions(content=content, out=out, cache_dir=root / "cache", base_url=BASE_URL)).build()
+    return out
+
+
+def test_blocked_and_overdue_pages_are_valid_html5(readiness_site: Path) -> None:
+    pages = [readiness_site / path / "index.html" for path in ("", "gates/observability", "gates", "workstreams/ops")]
+    assert validate_html5(pages) == []
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_blocked_and_overdue_gates_pass_axe_in_light_and_dark(readiness_site: Path, serve_static, chromium,
+                                                               scheme: str) -> None:
+    server = serve_static(readiness_site, "/giftboard/")
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+    page = context.new_page()
+    try:
+        for path in ["", "gates/observability/", "gates/", "workstreams/ops/"]:
+            report = open_page(page, server.url_for(path))
+            assert report.problems == [], path
+            violations = axe_violations(page)
+            assert violations == [], f"{path}: " + describe_violations(violations)
+        page.goto(server.url_for(""))
+        assert page.locator("#readiness").inner_text().startswith(
+            "1 of 4 gates complete · blocking launch: Observability (blocked: Waiting for the metrics vendor contract;"
+            " Dana, due 2001-02-03, overdue)")
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_readiness_line_with_a_blocked_gate_still_fits_the_first_phone_screen(readiness_site: Path, serve_static,
+                                                                             chromium) -> None:
+    server = serve_static(readiness_site, "/giftboard/")
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True)
+    page = context.new_page()
+    try:
+        open_page(page, server.url_for(""))
+        box = page.locator("#readiness").bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 844, box
     finally:
         context.close()

@@ -215,6 +215,7 @@ class DecisionMeta(ArchiveMeta):
     status: Literal["proposed", "accepted", "superseded"]
     supersedes: Slug | None = None
     superseded_by: Slug | None = None
+    gates: list[Slug] = Field(default_factory=list, description="gates this decision bears on (their file names)")
 
 
 class LessonMeta(ArchiveMeta):

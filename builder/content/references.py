@@ -89,4 +89,10 @@ def check_references(content: Content) -> list[Diagnostic]:
             error(lesson, lesson.line_of("gate"),
                   f"unknown gate '{lesson.meta.gate}':{suggestion(lesson.meta.gate, gates)} "
                   f"use one of {', '.join(sorted(gates))}")
+    for decision in decisions.values():
+        assert isinstance(decision.meta, DecisionMeta)
+        for index, slug in enumerate(decision.meta.gates):
+            if slug not in known_gates:
+                error(decision, decision.line_of("gates", index),
+                      f"unknown gate '{slug}':{suggestion(slug, gates)} use one of {', '.join(sorted(gates))}")
     return problems

@@ -28,6 +28,7 @@ from builder.site.freshness import quick_key, up_to_date
 from builder.site.incremental import Manifest, record_outputs, text_hash, tree_stat_key, walk_files
 from builder.site.render import ASSETS, Rendered, SiteRenderer, output_path
 from builder.site.options import BuildOptions
+from builder.site.page_sources import SourceFacts
 from builder.site.writer import StagedSite
 
 PARALLEL_THRESHOLD = 96  # below this many pages, forking workers costs more than it saves
@@ -83,6 +84,7 @@ class Site:
         self.warnings: list[Diagnostic] = []  # GitHub evidence contradictions: errors under --strict
         self.github_key = ""
         self.history = BoardHistory()
+        self.sources = SourceFacts()
         self.criteria = CriteriaEvaluator(None, {})
         self.report = BuildReport()
         self.previous_timing: dict[str, float] = {}  # the last build of this output, shown on the ops page
@@ -104,12 +106,14 @@ class Site:
         if base:
             self.content.config = self.content.config.model_copy(update={"base_url": base.rstrip("/") + "/"})
         self.history = BoardHistory() if problems else BoardHistory.read(self.content)
+        config = self.content.config
+        self.sources = SourceFacts.read(self.options.content, config.repository, config.branch)
         env = make_environment(self.options.templates, overrides=self.options.template_overrides)
         self.renderer = SiteRenderer(self.content, env, Markdown(github.plugins), evidence=github.evidence,
                                      issue_state=github.issue_state,
                                      extra_urls=[OPS_URL] if self.options.ledger is not None else [],
                                      history=self.history, today=self.options.build_date,
-                                     criteria=self.criteria.view)
+                                     criteria=self.criteria.view, sources=self.sources)
         if problems:
             raise ContentError(problems + self.renderer.link_problems())
         self.phases.mark("load")
@@ -125,7 +129,8 @@ class Site:
 
     def global_key(self) -> str:
         assert self.content is not None
-        parts = [__version__, self.content.config.model_dump_json(), self.github_key, self.history.key()]
+        parts = [__version__, self.content.config.model_dump_json(), self.github_key, self.history.key(),
+                 self.sources.key()]
         for root in self.options.theme_roots:
             for path in sorted(walk_files(root)):
                 parts.append(f"{root.name}/{path.relative_to(root)}:{hashlib.blake2b(path.read_bytes()).hexdigest()}")

@@ -92,7 +92,10 @@ class LiveSite:
         if problems:
             return LiveResult(problems=problems)
         renderer = self.site.renderer
+        named_before = renderer.backlink_sources()
         renderer.replace_content(content)
+        if renderer.backlink_sources() != named_before:
+            return self.full_build()  # a link to a gate was added or removed: that gate's page lists it
         outputs: list[Rendered] = [renderer.render_page(page) for page in pages]
         problems = [problem for rendered in outputs for problem in rendered.problems]
         if problems:

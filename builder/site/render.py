@@ -17,6 +17,8 @@ from builder.content.structure import Content, Page
 from builder.errors import Diagnostic
 from builder.markup import LinkContext, Markdown, plain_text
 from builder.site.environment import template_error
+from builder.site.backlinks import gate_backlinks
+from builder.site.page_sources import SourceFacts
 from builder.site.readiness import gate_groups, is_overdue, join_around, readiness, task_in_text, task_link
 from builder.site.views import ArchiveKindView, DependencyView, GateView, Status, WorkstreamView
 from builder.urls import relative_url
@@ -26,6 +28,9 @@ CHANGES_URL = "archive/changes/"
 CHANGES_FEED = f"{CHANGES_URL}feed.xml"
 NOT_FOUND_PAGE = "404.html"
 ASSETS = "assets"
+GATES_INDEX_URL = "gates/"
+WORKSTREAMS_INDEX_URL = "workstreams/"
+TAGS_INDEX_URL = "archive/tags/"
 STYLESHEET = f"{ASSETS}/site.css"
 
 EvidenceHook = Callable[[Page], Any]
@@ -61,6 +66,7 @@ class SiteRenderer:
         history: BoardHistory | None = None,
         today: date | None = None,
         criteria: EvidenceHook | None = None,
+        sources: SourceFacts | None = None,
     ) -> None:
         self.content = content
         self.env = env
@@ -70,11 +76,16 @@ class SiteRenderer:
         self.issue_state = issue_state
         self.today = today or datetime.now(UTC).date()
         self.criteria = criteria
+        self.sources = sources or SourceFacts()
         self.kinds = [key for key in ARCHIVE_KINDS if content.archive.get(key)]
         changes = [CHANGES_URL] if self.history else []
+        self.tags = tagged_entries(content)
+        indexes = [url for url, pages in ((GATES_INDEX_URL, content.gates), (WORKSTREAMS_INDEX_URL, content.workstreams))
+                   if pages]
+        tag_urls = [TAGS_INDEX_URL, *(tag_url(tag) for tag in self.tags)] if self.tags else []
         self.known_urls = frozenset(
             [*(page.url for page in content.pages()), ARCHIVE_INDEX_URL, *(f"archive/{k}/" for k in self.kinds), *changes,
-             *extra_urls]
+             *indexes, *tag_urls, *extra_urls]
         )
         # links may also point at files that failed to load (their own errors are reported)
         unloaded_kinds = {path.split("/")[1] for path in content.unloaded if path.startswith("archive/")}
@@ -85,13 +96,23 @@ class SiteRenderer:
             **{page.content_path: page.url for page in content.pages()},
         }
         self.workstreams = content.workstream_by_slug()
+        self.backlinks = self.find_backlinks()
         self._bodies: dict[str, tuple[Markup, list[Diagnostic]]] = {}
+
+    def backlink_sources(self) -> dict[str, list[str]]:
+        """Gate slug → the source paths of the entries naming it (what a gate page's back-links depend on)."""
+        return {slug: [page.content_path for page in pages] for slug, pages in self.backlinks.items()}
+
+    def find_backlinks(self) -> dict[str, list[Page]]:
+        entries = [*self.content.archive.get("lessons", []), *self.content.archive.get("decisions", [])]
+        return gate_backlinks(self.content.gates, entries, self.urls_by_source)
 
     # -- fragments -----------------------------------------------------------------------------
     def replace_content(self, content: Content) -> None:
         """Render from an updated content graph (serve's incremental path); drops cached bodies."""
         self.content = content
         self._bodies.clear()
+        self.backlinks = self.find_backlinks()
 
     def body(self, page: Page, *, from_url: str | None = None) -> tuple[Markup, list[Diagnostic]]:
         """A page's Markdown body as sanitized HTML, with links made relative to `from_url`."""
@@ -175,6 +196,7 @@ class SiteRenderer:
                 version=__version__,
                 archive_kinds=[(key, self.section_label(key)) for key in self.kinds],
                 labels=self.content.config.labels,
+                list_summary=list_summary,
                 ops_available="ops/" in self.known_urls,
                 changes_available=bool(self.history),
                 repository_url=repository_url(self.content.config.repository),
@@ -187,13 +209,15 @@ class SiteRenderer:
 
     def render_page(self, page: Page) -> Rendered:
         body, problems = self.body(page)
-        context: dict[str, Any] = {"page": page, "body": body, "description": description_of(page)}
+        context: dict[str, Any] = {"page": page, "body": body, "description": description_of(page),
+                                   "updated": self.sources.updated_on(page), "edit_url": self.sources.edit_url(page)}
         if page.kind == "board":
             template = "board.html"
             context.update(self.board_context())
         elif page.kind == "gate":
             template = "gate.html"
             context["gate"] = self.gate_view(page, page.url)
+            context["named_by"] = self.backlinks.get(page.slug, [])
         elif page.kind == "workstream":
             template = "workstream.html"
             view = next(v for v in self.workstream_views(page.url) if v.page is page)
@@ -247,12 +271,15 @@ class SiteRenderer:
             related[field_name] = self.content.decisions().get(slug) if slug else None
         gate_slug = getattr(meta, "gate", None)
         gate = next((g for g in self.content.gates if g.slug == gate_slug), None)
+        named = getattr(meta, "gates", [])
+        gates = [g for g in self.content.gates if g.slug in named]
         return {
             "meta": meta,
             "kind_label": self.section_label(page.archive_kind),
             "kind_url": f"archive/{page.archive_kind}/",
             "related": related,
             "gate": gate,
+            "gates": gates,
             "evidence": self.evidence(page) if self.evidence else None,
         }
 
@@ -275,9 +302,40 @@ class SiteRenderer:
             )
         if self.history:
             outputs += self.changes_outputs()
+        outputs += self.board_index_outputs()
+        outputs += self.tag_outputs()
         outputs.append(Rendered(NOT_FOUND_PAGE, self.render_404()))
         outputs.append(self.feed_output(generated_at, archive))
         outputs.append(Rendered("sitemap.xml", self.render_sitemap()))
+        return outputs
+
+    def board_index_outputs(self) -> list[Rendered]:
+        """gates/ and workstreams/: every gate with its status, every workstream with its progress."""
+        outputs = []
+        if self.content.gates:
+            gates = self.gate_views(GATES_INDEX_URL)
+            outputs.append(Rendered(output_path(GATES_INDEX_URL), self.render_template(
+                "gates_index.html", GATES_INDEX_URL, gates=gates, readiness=readiness(gates),
+                groups=gate_groups(self.workstream_views(GATES_INDEX_URL, gates)),
+                description=f"Every gate of {self.content.config.title}, with its status, owner and due date.")))
+        if self.content.workstreams:
+            streams = self.workstream_views(WORKSTREAMS_INDEX_URL)
+            outputs.append(Rendered(output_path(WORKSTREAMS_INDEX_URL), self.render_template(
+                "workstreams_index.html", WORKSTREAMS_INDEX_URL, workstreams=streams,
+                description=f"Every workstream of {self.content.config.title}, with its gates and progress.")))
+        return outputs
+
+    def tag_outputs(self) -> list[Rendered]:
+        """archive/tags/ and one page per tag listing the archive entries that carry it."""
+        if not self.tags:
+            return []
+        outputs = [Rendered(output_path(TAGS_INDEX_URL), self.render_template(
+            "tags_index.html", TAGS_INDEX_URL, tags=self.tags, tag_url=tag_url,
+            description="Every tag in the archive, with its entries."))]
+        for tag, entries in self.tags.items():
+            outputs.append(Rendered(output_path(tag_url(tag)), self.render_template(
+                "tag.html", tag_url(tag), tag=tag, entries=entries, section_label=self.section_label,
+                description=f"Archive entries tagged {tag}.")))
         return outputs
 
     def changes_outputs(self) -> list[Rendered]:
@@ -322,6 +380,20 @@ def repository_url(repository: str | None) -> str | None:
     return f"https://github.com/{repository}" if repository else None
 
 
+def tagged_entries(content: Content) -> dict[str, list[Page]]:
+    """Tag → the archive entries carrying it, newest first; tags in alphabetical order."""
+    tags: dict[str, list[Page]] = {}
+    for entries in content.archive.values():
+        for page in entries:
+            for tag in getattr(page.meta, "tags", []):
+                tags.setdefault(tag, []).append(page)
+    return {tag: sorted(pages, key=entry_sort_key) for tag, pages in sorted(tags.items())}
+
+
+def tag_url(tag: str) -> str:
+    return f"{TAGS_INDEX_URL}{tag}/"
+
+
 def entry_sort_key(page: Page) -> tuple[int, str]:
     meta = page.meta
     assert isinstance(meta, ArchiveMeta)
@@ -332,6 +404,17 @@ def entry_datetime(page: Page) -> datetime:
     meta = page.meta
     assert isinstance(meta, ArchiveMeta)
     return datetime.combine(meta.date, time(0, 0), tzinfo=UTC)
+
+
+def list_summary(page: Page) -> str | None:
+    """The line an archive list shows under an entry: its summary, or a task's outcome (never the body, so a body
+    edit never changes a list)."""
+    meta = page.meta
+    if isinstance(meta, ArchiveMeta) and meta.summary:
+        return meta.summary
+    if isinstance(meta, TaskMeta):
+        return meta.outcome
+    return None
 
 
 def description_of(page: Page) -> str:
