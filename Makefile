@@ -23,10 +23,12 @@ demo: $(STAMP)
 
 test: $(STAMP) node_modules/.installed
 	$(PY) -m ruff check builder tests benchmarks
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check builder tests benchmarks
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from builder.app.board import board_site
 from builder.cli import main
 from builder.jobs.ledger import Ledger
 from builder.ops.metrics import percentile, summarise_ledger
-from builder.site.build import BuildOptions, Site
+from builder.site.build import BuildOptions
 from tests.board_fixtures import copy_content
 from tests.fakes.chat_api import ChatCompletionsFake, ChatConfig
 from tests.support.browser import axe_violations, describe_violations, open_page, screenshot
@@ -127,7 +128,7 @@ def test_ops_page_shows_the_figures_and_no_private_field(faulty_ledger, tmp_path
     ledger_dir, _out, refs = faulty_ledger
     content = copy_content(tmp_path / "board")
     out = tmp_path / "board-site"
-    Site(BuildOptions(content=content, out=out, cache_dir=tmp_path / "cache", ledger=ledger_dir)).build()
+    board_site(BuildOptions(content=content, out=out, cache_dir=tmp_path / "cache", ledger=ledger_dir)).build()
     page = (out / "ops" / "index.html").read_text()
     assert refs["held"] in page and "http_5xx" in page and "chat-completions" in page
     assert "<svg" in page and "<script" not in page
@@ -149,7 +150,7 @@ def test_ops_page_with_data_is_valid_html5_and_accessible(faulty_ledger, tmp_pat
     ledger_dir, _out, _refs = faulty_ledger
     content = copy_content(tmp_path / "board")
     out = tmp_path / "board-site"
-    Site(BuildOptions(content=content, out=out, cache_dir=tmp_path / "cache", ledger=ledger_dir)).build()
+    board_site(BuildOptions(content=content, out=out, cache_dir=tmp_path / "cache", ledger=ledger_dir)).build()
     assert validate_html5([out / "ops" / "index.html"]) == []
     server = serve_static(out, "/board/")
     for scheme in ("light", "dark"):

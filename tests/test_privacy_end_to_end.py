@@ -13,9 +13,10 @@ from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from builder.app.board import board_site
 from builder.cli import main
 from builder.gifts.order import parse_order, private_names, private_values
-from builder.site.build import BuildOptions, Site
+from builder.site.build import BuildOptions
 from tests.board_fixtures import copy_content
 from tests.test_pipeline import LOCALES, _assert_no_private_value, _faker_order
 
@@ -88,6 +89,6 @@ def test_generated_orders_leak_nothing_anywhere(
     if state == "published":
         _assert_no_private_value(order, out)
     board = root / "board"
-    Site(BuildOptions(content=copy_content(board), out=board / "site", cache_dir=board / "cache",
-                      ledger=ledger)).build()
+    board_site(BuildOptions(content=copy_content(board), out=board / "site", cache_dir=board / "cache",
+                            ledger=ledger)).build()
     assert_absent(values, names, (board / "site" / "ops" / "index.html").read_text(), "the ops page")

@@ -29,9 +29,9 @@ def run(args: argparse.Namespace) -> int:
         elapsed = (time.perf_counter() - started) * 1000
         print(f"{args.out}: up to date ({len(manifest.pages)} pages) in {elapsed:.0f} ms")
         return 0
-    from builder.site.build import Site
+    from builder.app.board import board_site
 
-    site = Site(options)
+    site = board_site(options)
     try:
         result = site.build()
     except ContentError as error:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from builder.app.board import board_site
 from builder.commands._site_args import add_site_arguments, options_from
 from builder.diagnostics import report
 from builder.errors import ContentError
-from builder.site.build import Site
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    site = Site(options_from(args, incremental=False))
+    site = board_site(options_from(args, incremental=False))
     try:
         problems = site.check()
     except ContentError as error:

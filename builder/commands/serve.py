@@ -7,10 +7,10 @@ from pathlib import Path
 
 from watchfiles import watch
 
+from builder.app.board import board_site
 from builder.commands._site_args import add_site_arguments, options_from
 from builder.diagnostics import report
 from builder.errors import BuildError, ContentError, relative_path
-from builder.site.build import Site
 from builder.site.live import LiveSite, problems_of
 from builder.site.server import LiveState, start_preview_server
 
@@ -25,7 +25,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    site = Site(options_from(args))
+    site = board_site(options_from(args))
     live_state = None if args.no_watch else LiveState()
     try:
         print(f"{args.out}: {site.build().summary()}", flush=True)

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import mutagen
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import Environment, TemplateError
 from markupsafe import Markup
 
 from builder.errors import BuildError
 from builder.gifts.contracts import DIGITAL_SOURCE_TYPE, GiftPage, MediaFile
 from builder.gifts.media import image_size
+from builder.templating import make_environment, template_error
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates" / "gift"
 SOCIAL_TITLE = "A song made for you"
@@ -219,8 +220,7 @@ def _human_time(moment: datetime) -> str:
 
 @cache
 def _environment() -> Environment:
-    return Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True, undefined=StrictUndefined,
-                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
+    return make_environment(TEMPLATES_DIR)
 
 
 @cache
@@ -238,4 +238,4 @@ def _render(name: str, context: dict[str, Any]) -> str:
     try:
         return _environment().get_template(name).render(context)
     except TemplateError as error:
-        raise BuildError(f"templates/gift/{name}: {error.message or error}") from None
+        raise template_error(error) from None

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from builder.jobs.ledger import Ledger
 from builder.ops.charts import bar_chart, labelled_bars, meter
 from builder.ops.metrics import OpsSummary, summarise_ledger
+from builder.site.build import ExtraOutput, Site
 from builder.site.render import Rendered, output_path
-
-if TYPE_CHECKING:
-    from builder.site.build import Site
 
 OPS_URL = "ops/"
 
@@ -55,3 +52,6 @@ def ops_outputs(site: Site) -> list[Rendered]:
         generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(summary.generated_at)) if has_ledger else "",
     )
     return [Rendered(output_path(OPS_URL), data)]
+
+
+OPS_PAGE = ExtraOutput(OPS_URL, ops_outputs)  # registered on the board build by builder.app.board

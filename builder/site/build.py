@@ -7,7 +7,7 @@ import multiprocessing
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +19,6 @@ from builder.content.structure import Content, Page
 from builder.errors import ContentError, Diagnostic
 from builder.github.board import GitHubLayer
 from builder.markup import Markdown
-from builder.ops.page import OPS_URL, ops_outputs
 from builder.progress import Advance, progress
 from builder.site.criteria import CriteriaEvaluator
 from builder.site.environment import make_environment
@@ -35,7 +34,7 @@ PARALLEL_THRESHOLD = 96  # below this many pages, forking workers costs more tha
 PROGRESS_THRESHOLD = 500  # a bar for builds that take long enough to watch
 KEEP_FOLDERS = ("gifts",)  # written by the gift publisher, never by a board build
 
-__all__ = ["BuildOptions", "BuildReport", "Site"]
+__all__ = ["BuildOptions", "BuildReport", "ExtraOutput", "Site"]
 
 
 @dataclass
@@ -70,15 +69,21 @@ class Phases:
         self.started = now
 
 
-ExtraOutputs = Callable[["Site"], list[Rendered]]
+@dataclass(frozen=True)
+class ExtraOutput:
+    """A page rendered beside the content (the ops page), registered by whoever assembles the site: `url` is
+    known to the link check, `render` runs after the content pages with the loaded site."""
+
+    url: str
+    render: Callable[[Site], list[Rendered]]
 
 
 class Site:
     """One build of one content folder into one output folder."""
 
-    def __init__(self, options: BuildOptions, *, extra_outputs: list[ExtraOutputs] | None = None) -> None:
+    def __init__(self, options: BuildOptions, *, extra_outputs: Sequence[ExtraOutput] = ()) -> None:
         self.options = options
-        self.extra_outputs = [ops_outputs] if extra_outputs is None else extra_outputs
+        self.extra_outputs = list(extra_outputs)
         self.content: Content | None = None
         self.renderer: SiteRenderer | None = None
         self.warnings: list[Diagnostic] = []  # GitHub evidence contradictions: errors under --strict
@@ -111,7 +116,7 @@ class Site:
         env = make_environment(self.options.templates, overrides=self.options.template_overrides)
         self.renderer = SiteRenderer(self.content, env, Markdown(github.plugins), evidence=github.evidence,
                                      issue_state=github.issue_state,
-                                     extra_urls=[OPS_URL] if self.options.ledger is not None else [],
+                                     extra_urls=[extra.url for extra in self.extra_outputs],
                                      history=self.history, today=self.options.build_date,
                                      criteria=self.criteria.view, sources=self.sources)
         if problems:
@@ -165,7 +170,7 @@ class Site:
         for rendered in self.renderer.render_indexes(self.generated_at()):
             self.emit(staged, rendered)
         for extra in self.extra_outputs:
-            for rendered in extra(self):
+            for rendered in extra.render(self):
                 self.emit(staged, rendered)
         if staged is not None:
             for name, asset in static_assets(self.options).items():

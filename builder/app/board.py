@@ -1,0 +1,12 @@
+"""The board site as the commands build it: the content pages plus the ops page from the gift ledger."""
+
+from __future__ import annotations
+
+from builder.ops.page import OPS_PAGE
+from builder.site.build import Site
+from builder.site.options import BuildOptions
+
+
+def board_site(options: BuildOptions) -> Site:
+    """The site for `options`; with a ledger (`--ledger`), the ops page (ops/) is registered as an extra output."""
+    return Site(options, extra_outputs=[OPS_PAGE] if options.ledger is not None else [])
