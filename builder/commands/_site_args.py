@@ -23,6 +23,7 @@ def add_site_arguments(parser: argparse.ArgumentParser, *, output: bool = True) 
                         help="gift ledger folder: adds the ops page and its Operations link (default: none)")
     parser.add_argument("--benchmarks", type=Path, default=Path("benchmarks/results"),
                         help="benchmark results the gates' metric criteria read (default: benchmarks/results)")
+    parser.add_argument("--no-search", action="store_true", help="build no search index (Pagefind)")
     parser.add_argument("--jobs", type=int, default=None, help="render processes (default: one per core)")
 
 
@@ -40,6 +41,7 @@ def options_from(args: argparse.Namespace, *, incremental: bool = True) -> Build
         github=args.settings.github,
         ledger=args.ledger,
         benchmarks=args.benchmarks,
+        search=not args.no_search,
         incremental=incremental and not getattr(args, "no_cache", False),
         **extra,
     )

@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
         report(error.diagnostics, title="Board build failed", settings=args.settings)
         print("build failed: the previous output is untouched", file=sys.stderr)
         return 1
+    for note in site.notes:
+        print(note, file=sys.stderr)
     for warning in site.warnings:
         print(f"warning: {warning} (an error with --strict)", file=sys.stderr)
     print(f"{args.out}: {result.summary()}")

@@ -12,6 +12,7 @@ from builder.commands._site_args import add_site_arguments, options_from
 from builder.diagnostics import report
 from builder.errors import BuildError, ContentError, relative_path
 from builder.site.live import LiveSite, problems_of
+from builder.site.search import index_site
 from builder.site.server import LiveState, start_preview_server
 
 
@@ -52,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
             if not changed:
                 continue
             result = live.apply(changed)
+            if not result.problems and not result.full_rebuild and live.site.search_binary is not None:
+                reindex(args.out, live.site.search_binary)  # a full rebuild indexed its staging folder already
             if result.problems:
                 report(result.problems, title="Board rebuild failed", settings=args.settings)
             live_state.rebuilt(result.problems)
@@ -59,6 +62,13 @@ def run(args: argparse.Namespace) -> int:
     finally:
         server.shutdown()
     return 0
+
+
+def reindex(out: Path, binary: Path) -> None:
+    try:
+        index_site(out, binary)
+    except BuildError as error:
+        print(f"warning: {error}", flush=True)
 
 
 def changed_files(changed: set[Path]) -> str:

@@ -28,6 +28,7 @@ from builder.site.incremental import Manifest, record_outputs, text_hash, tree_s
 from builder.site.render import ASSETS, Rendered, SiteRenderer, output_path
 from builder.site.options import BuildOptions
 from builder.site.page_sources import SourceFacts
+from builder.site.search import MISSING_NOTE, find_pagefind, index_site
 from builder.site.writer import StagedSite
 
 PARALLEL_THRESHOLD = 96  # below this many pages, forking workers costs more than it saves
@@ -91,6 +92,8 @@ class Site:
         self.history = BoardHistory()
         self.sources = SourceFacts()
         self.criteria = CriteriaEvaluator(None, {})
+        self.notes: list[str] = []  # for the developer, in the CLI only (never on a page)
+        self.search_binary: Path | None = None
         self.report = BuildReport()
         self.previous_timing: dict[str, float] = {}  # the last build of this output, shown on the ops page
         self.phases = Phases(self.report)
@@ -113,12 +116,16 @@ class Site:
         self.history = BoardHistory() if problems else BoardHistory.read(self.content)
         config = self.content.config
         self.sources = SourceFacts.read(self.options.content, config.repository, config.branch)
+        self.search_binary = find_pagefind() if self.options.search else None
+        if self.options.search and self.search_binary is None:
+            self.notes.append(MISSING_NOTE)
         env = make_environment(self.options.templates, overrides=self.options.template_overrides)
         self.renderer = SiteRenderer(self.content, env, Markdown(github.plugins), evidence=github.evidence,
                                      issue_state=github.issue_state,
                                      extra_urls=[extra.url for extra in self.extra_outputs],
                                      history=self.history, today=self.options.build_date,
-                                     criteria=self.criteria.view, sources=self.sources)
+                                     criteria=self.criteria.view, sources=self.sources,
+                                     search=self.search_binary is not None)
         if problems:
             raise ContentError(problems + self.renderer.link_problems())
         self.phases.mark("load")
@@ -264,6 +271,9 @@ class Site:
                 problems += self.warnings
             if problems:
                 raise ContentError(problems)
+            if self.search_binary is not None:
+                index_site(staged.root, self.search_binary)  # before the swap: gift pages are never in it
+                self.phases.mark("search")
             staged.commit(keep=KEEP_FOLDERS)
             self.phases.mark("write")
             manifest.quick_key = key

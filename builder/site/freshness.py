@@ -14,7 +14,7 @@ def quick_key(options: BuildOptions) -> str:
     """Changes whenever any input of the build may have changed: content, templates, options, snapshot, ledger."""
     extra = "|".join(map(str, (
         __version__, options.strict, options.offline, options.templates.resolve(), options.base_url,
-        options.fallback_base_url, snapshot_state(options.cache_dir), git_head(options),
+        options.fallback_base_url, snapshot_state(options.cache_dir), git_head(options), options.search,
         options.build_date, options.ledger,
     )))
     roots = [options.content.resolve(), *(root.resolve() for root in options.theme_roots)]

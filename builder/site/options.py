@@ -49,6 +49,7 @@ class BuildOptions:
         """Gates past their due date on this day are overdue; a new day makes a no-change build render again."""
         return self.today or datetime.now(UTC).date()
     benchmarks: Path | None = None  # benchmarks/results: named numbers for the gates' `metric:` criteria
+    search: bool = True  # build the Pagefind search index (when Pagefind is installed)
 
     @property
     def manifest_path(self) -> Path:

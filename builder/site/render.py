@@ -67,6 +67,7 @@ class SiteRenderer:
         today: date | None = None,
         criteria: EvidenceHook | None = None,
         sources: SourceFacts | None = None,
+        search: bool = False,
     ) -> None:
         self.content = content
         self.env = env
@@ -77,6 +78,7 @@ class SiteRenderer:
         self.today = today or datetime.now(UTC).date()
         self.criteria = criteria
         self.sources = sources or SourceFacts()
+        self.search = search  # a Pagefind index will be built: pages offer the search box (with JavaScript)
         self.kinds = [key for key in ARCHIVE_KINDS if content.archive.get(key)]
         changes = [CHANGES_URL] if self.history else []
         self.tags = tagged_entries(content)
@@ -199,6 +201,7 @@ class SiteRenderer:
                 list_summary=list_summary,
                 ops_available="ops/" in self.known_urls,
                 changes_available=bool(self.history),
+                search_available=self.search,
                 repository_url=repository_url(self.content.config.repository),
                 status_label=lambda value: STATUS_LABELS.get(value, value),
                 **context,
