@@ -12,22 +12,21 @@ check something at that instant (a worker that may have lost its lease) wraps ex
 retried job never makes a second one; `takedown` removes every file of the gift and leaves the "this gift
 was removed" page at the same address.
 
-`LocalPublisher` writes `out_dir/gifts/<token>/` (staging folder, fsync, one rename or atomic exchange);
+`LocalPublisher` writes `out_dir/gifts/<token>/` (staging folder, fsync, one rename, or atomic per-file renames
+under the folder's lock when the page is replaced);
 `builder.gifts.object_storage.ObjectStoragePublisher` writes `s3://bucket/prefix/gifts/<token>/…` through
 the S3 API. `open_publisher` picks one from `GIFT_GIFTS_URL`.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+import fcntl
 import os
 import re
 import secrets
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
@@ -261,7 +260,13 @@ class _LocalStaged:
 
 
 def _move_into_place(staging: Path, target: Path) -> None:
-    """Make `staging` the content of `target`; afterwards `staging` holds the old content (or is gone)."""
+    """Make `staging`'s files the content of `target`; afterwards `staging` is empty (or gone).
+
+    A first publish is one rename. A republish (a retry, a takedown) moves the new files in one by one, each with
+    an atomic rename and `index.html` last, then removes the files the new page no longer has, all under an
+    exclusive lock on the gift's folder: at every moment the address serves a whole page (the old one or the new
+    one), never a missing folder or a half-written file, and two publishers of one token never interleave.
+    """
     if not target.exists():
         try:
             os.rename(staging, target)
@@ -269,40 +274,18 @@ def _move_into_place(staging: Path, target: Path) -> None:
         except OSError:
             if not target.is_dir():  # not a lost race with another publisher of this token
                 raise
-    if _exchange(staging, target):
-        return  # staging now holds the previous page; the caller removes it
-    old = target.with_name(f"{STAGING_PREFIX}old-{target.name}-{secrets.token_hex(6)}")
-    os.rename(target, old)
+    folder = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        os.rename(staging, target)
+        fcntl.flock(folder, fcntl.LOCK_EX)  # released when the descriptor is closed
+        names = sorted(os.listdir(staging), key=lambda name: (name == PAGE, name))
+        for name in names:
+            os.replace(staging / name, target / name)
+        for stale in sorted(set(os.listdir(target)) - set(names)):
+            path = target / stale
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        fsync_dir(target)
     finally:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _exchange(first: Path, second: Path) -> bool:
-    """Atomically swap two directories with renameat2(RENAME_EXCHANGE); False where that is unavailable."""
-    renameat2 = _renameat2()
-    if renameat2 is None:
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    result = renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange)
-    if result == 0:
-        return True
-    errno = ctypes.get_errno()
-    if errno in (38, 22, 95):  # ENOSYS, EINVAL, EOPNOTSUPP: the kernel or filesystem cannot exchange
-        return False
-    raise OSError(errno, os.strerror(errno), str(second))
-
-
-@cache
-def _renameat2() -> Callable[..., int] | None:
-    if not hasattr(os, "sched_getaffinity"):  # a cheap "is this Linux" test
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        function = libc.renameat2
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    function.restype = ctypes.c_int
-    return function  # type: ignore[no-any-return]
+        os.close(folder)
