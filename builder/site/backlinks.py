@@ -41,8 +41,9 @@ def named_gates(page: Page, gate_urls: dict[str, str], urls_by_source: dict[str,
         slugs.add(meta.gate)
     if isinstance(meta, DecisionMeta):
         slugs.update(meta.gates)
-    by_url = {url: slug for slug, url in gate_urls.items()}
-    slugs.update(by_url[url] for url in linked_urls(page, urls_by_source) if url in by_url)
+    if "gates" in page.body:  # a link to a gate (its .md file or its URL) names the folder: most pages have none
+        by_url = {url: slug for slug, url in gate_urls.items()}
+        slugs.update(by_url[url] for url in linked_urls(page, urls_by_source) if url in by_url)
     return slugs
 
 
