@@ -81,7 +81,8 @@ def test_board_is_usable_on_a_phone(built_site: Path, serve_static, chromium, tm
 
 
 @pytest.mark.browser
-def test_readiness_line_is_on_the_first_screen_of_a_390_px_phone(built_site: Path, serve_static, chromium) -> None:
+def test_readiness_line_and_first_gate_are_on_the_first_screen_of_a_390_px_phone(
+        built_site: Path, serve_static, chromium) -> None:
     server = serve_static(built_site, "/giftboard/")
     context = chromium.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True)
     page = context.new_page()
@@ -92,6 +93,9 @@ def test_readiness_line_is_on_the_first_screen_of_a_390_px_phone(built_site: Pat
         box = line.bounding_box()
         assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 844, box
         assert line.inner_text().startswith("1 of 4 gates complete · blocking launch: Infrastructure as Code")
+        first_gate = page.locator(".cards--gates .card").first.bounding_box()  # the first gate card, whole
+        assert first_gate is not None and first_gate["y"] + first_gate["height"] <= 844, first_gate
+        assert page.locator(".cards--gates .card h4").first.inner_text() == "Security Audit"
     finally:
         context.close()
 
