@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from contextlib import redirect_stdout
-from io import StringIO
 from pathlib import Path
 
+from builder.app.board import board_site
+from builder.app.gifts import GiftService
+from builder.commands.gift import work_line
+from builder.diagnostics import report
+from builder.errors import ContentError, OrderError
 from builder.gifts.dev_certificates import DEFAULT_DEV_DIR, ensure_dev_chain
+from builder.site.options import BuildOptions
 from builder.site.server import start_preview_server
 
 SAMPLE_ORDER = Path(__file__).resolve().parent.parent.parent / "examples" / "order-maya.json"
@@ -27,36 +30,38 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def capture(*argv: str) -> str:
-    """Run one CLI verb in-process and return its stdout; stop the demo when it fails."""
-    from builder.cli import main  # the CLI imports this module, so import it at call time
-
-    captured = StringIO()
-    with redirect_stdout(captured):
-        code = main(list(argv))
-    if code != 0:
-        sys.stdout.write(captured.getvalue())
-        raise SystemExit(code)
-    return captured.getvalue()
-
-
-def step(title: str, *argv: str) -> str:
+def step(title: str) -> None:
     print(f"\n== {title}", flush=True)
-    output = capture(*argv)
-    sys.stdout.write(output)
-    return output.strip().splitlines()[-1] if output.strip() else ""
 
 
 def run(args: argparse.Namespace) -> int:
+    settings = args.settings
     ensure_dev_chain(DEFAULT_DEV_DIR)
     print(f"C2PA development certificate chain in {DEFAULT_DEV_DIR}/ (local signing only, never for production)")
-    ledger, out = str(args.ledger), str(args.out)
-    ref = step("Submitting a sample order (its private fields stay in an encrypted envelope)",
-               "gift", "submit", str(args.order), "--ledger", ledger)
-    step("Generating it through the embedded queue with the offline provider",
-         "gift", "work", "--until-idle", "--ledger", ledger, "--out", out)
-    status = json.loads(capture("gift", "status", ref, "--json", "--ledger", ledger))
-    step("Building the board (the ops page reads the ledger)", "build", "--out", out, "--ledger", ledger)
+    gifts = GiftService(settings, args.ledger)
+    step("Submitting a sample order (its private fields stay in an encrypted envelope)")
+    try:
+        submission = gifts.submit(args.order.read_bytes())
+    except OSError as error:
+        raise OrderError([f"{args.order}: cannot read ({error.strerror})"]) from None
+    except OrderError as error:
+        for line in error.field_errors:
+            print(f"{args.order}: {line}", file=sys.stderr)
+        return 2
+    ref = submission.ref
+    print(ref)
+    step("Generating it through the embedded queue with the offline provider")
+    print(work_line(gifts.work(args.out, until_idle=True)))
+    status = gifts.status(ref)
+    step("Building the board (the ops page reads the ledger)")
+    options = BuildOptions(content=Path("content"), out=args.out, ledger=args.ledger, github=settings.github,
+                           fallback_base_url=settings.site_base_url or None, benchmarks=Path("benchmarks/results"))
+    try:
+        result = board_site(options).build()
+    except ContentError as error:
+        report(error.diagnostics, title="Board build failed", settings=settings)
+        return 1
+    print(f"{args.out}: {result.summary()}")
     base = f"http://{args.host}:{args.port}/"
     print("\nOpen these:")
     print(f"  board       {base}")

@@ -1,4 +1,7 @@
-"""`gift …`: submit orders, run workers, and answer support questions from the ledger."""
+"""`gift …`: submit orders, run workers, and answer support questions from the ledger.
+
+Each verb parses its arguments, calls the gift service (`builder.app.gifts`) and prints the result.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from builder.app.gifts import GiftService
 from builder.errors import OrderError
-from builder.gifts.contracts import PublishedGift
-from builder.jobs.accept import accept_order
-from builder.jobs.dispatch import dispatch_order
-from builder.jobs.reconcile import reconcile, release_run
-from builder.jobs.runtime import runtime
-from builder.jobs.settings import DEFAULT_LEDGER_DIR
 from builder.jobs.states import State, parse_state
-from builder.jobs.support import list_view, status_view, summary, support_retry, takedown
-from builder.jobs.worker import JobContext, Worker, run_owner_prefix
-from builder.progress import progress
+from builder.jobs.worker import WorkSummary
+from builder.progress import interactive, progress
+from builder.settings import DEFAULT_LEDGER_DIR
 
 
 def _ledger_flag(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +28,16 @@ def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, sort_keys=True))
 
 
+def _service(args: argparse.Namespace) -> GiftService:
+    return GiftService(args.settings, args.ledger)
+
+
+def work_line(summary: WorkSummary) -> str:
+    """`N attempt(s): 1 published, …` (the demo prints the same line)."""
+    outcomes = ", ".join(f"{n} {state}" for state, n in sorted(summary.outcomes.items())) or "nothing due"
+    return f"{summary.attempts} attempt(s): {outcomes}"
+
+
 def submit(args: argparse.Namespace) -> int:
     path: Path = args.order
     try:
@@ -38,20 +46,17 @@ def submit(args: argparse.Namespace) -> int:
         raise OrderError([f"{path}: cannot read ({error.strerror})"]) from None
     if args.check:
         return _check(path, raw, as_json=args.json)
-    with runtime(args.ledger, args.settings, message="accept an order") as rt:
-        try:
-            ref, created = accept_order(raw, ledger=rt.ledger, envelope=rt.envelope)
-        except OrderError as error:
-            for line in error.field_errors:
-                print(f"{path}: {line}", file=sys.stderr)
-            print(f"{path}: {len(error.field_errors)} error(s); nothing recorded", file=sys.stderr)
-            return 2
-        rt.push(f"{ref}: accepted")
-        dispatcher = rt.dispatcher()
-        if created and dispatcher is not None and not dispatch_order(rt.ledger, ref, dispatcher):
-            print(f"{ref}: dispatch failed; the order stays queued for reconcile", file=sys.stderr)
-    print("accepted" if created else "already accepted (same idempotency key)", file=sys.stderr)
-    print(ref)
+    try:
+        submission = _service(args).submit(raw)
+    except OrderError as error:
+        for line in error.field_errors:
+            print(f"{path}: {line}", file=sys.stderr)
+        print(f"{path}: {len(error.field_errors)} error(s); nothing recorded", file=sys.stderr)
+        return 2
+    if submission.dispatch_failed:
+        print(f"{submission.ref}: dispatch failed; the order stays queued for reconcile", file=sys.stderr)
+    print("accepted" if submission.created else "already accepted (same idempotency key)", file=sys.stderr)
+    print(submission.ref)
     return 0
 
 
@@ -80,28 +85,17 @@ def _check(path: Path, raw: bytes, *, as_json: bool) -> int:
 
 
 def work(args: argparse.Namespace) -> int:
-    with runtime(args.ledger, args.settings, lease_s=args.lease_seconds, message="work") as rt:
-        due = sum(1 for r in rt.ledger.records() if r.state in (State.QUEUED, State.RECEIVED, State.RETRY_WAIT))
-        with progress("Generating gifts", due if args.until_idle else None, minimum=2) as advance:
-            processor = rt.processor(args.out)
-
-            def counted(context: JobContext) -> PublishedGift:
-                try:
-                    return processor(context)
-                finally:
-                    advance(1)
-
-            worker = Worker(rt.ledger, rt.envelope, counted, rt.settings, args.out,
-                            only_ref=args.ref, owner=rt.owner(), on_commit=rt.push if rt.sync else None)
-            summary = worker.run(until_idle=args.until_idle, workers=args.workers)
-    outcomes = ", ".join(f"{n} {state}" for state, n in sorted(summary.outcomes.items())) or "nothing due"
-    print(f"{summary.attempts} attempt(s): {outcomes}")
+    service = _service(args)
+    due = service.due() if args.until_idle and interactive() else None  # the bar's total: only for a person
+    with progress("Generating gifts", due, minimum=2) as advance:
+        summary = service.work(args.out, until_idle=args.until_idle, workers=args.workers, ref=args.ref,
+                               lease_s=args.lease_seconds, on_attempt=lambda: advance(1))
+    print(work_line(summary))
     return 0
 
 
 def status(args: argparse.Namespace) -> int:
-    with runtime(args.ledger, args.settings) as rt:
-        view = status_view(rt.ledger, args.ref, rt.base_url)
+    view = _service(args).status(args.ref)
     if args.json:
         _print_json(view)
         return 0
@@ -122,8 +116,7 @@ def status(args: argparse.Namespace) -> int:
 
 def list_orders(args: argparse.Namespace) -> int:
     state: State | None = parse_state(args.state) if args.state else None
-    with runtime(args.ledger, args.settings) as rt:
-        rows = list_view(rt.ledger, state)
+    rows = _service(args).list(state)
     if args.json:
         _print_json(rows)
         return 0
@@ -135,11 +128,7 @@ def list_orders(args: argparse.Namespace) -> int:
 
 def finish(args: argparse.Namespace) -> int:
     """The generate run's always() step: release what the run still holds, print a support-safe summary."""
-    run_id = args.settings.run_id
-    with runtime(args.ledger, args.settings, message=f"{args.ref}: run finished") as rt:
-        record = release_run(rt.ledger, args.ref, run_owner_prefix(run_id), rt.settings) if run_id else (
-            rt.ledger.get(args.ref))
-        view = summary(record, rt.base_url)
+    view = _service(args).finish(args.ref)
     print(f"### Gift order `{view['ref']}`\n")
     print("| state | attempts | reason | last error | updated |\n| --- | --- | --- | --- | --- |")
     print(f"| {view['state']} | {view['attempts']} | {view['reason'] or '–'} | {view['last_error'] or '–'} "
@@ -148,8 +137,7 @@ def finish(args: argparse.Namespace) -> int:
 
 
 def reconcile_cmd(args: argparse.Namespace) -> int:
-    with runtime(args.ledger, args.settings, message="reconcile") as rt:
-        report = reconcile(rt.ledger, rt.settings, dispatcher=rt.dispatcher())
+    report = _service(args).reconcile()
     for line in report.actions:
         print(line)
     print(f"reconcile: {len(report.actions)} action(s)")
@@ -157,18 +145,13 @@ def reconcile_cmd(args: argparse.Namespace) -> int:
 
 
 def retry(args: argparse.Namespace) -> int:
-    with runtime(args.ledger, args.settings, message=f"{args.ref}: support retry") as rt:
-        record = support_retry(rt.ledger, args.ref)
-        dispatcher = rt.dispatcher()
-        if dispatcher is not None:
-            dispatch_order(rt.ledger, record.ref, dispatcher)
+    record = _service(args).retry(args.ref)
     print(f"{record.ref}: queued again (attempts so far {record.attempts})")
     return 0
 
 
 def takedown_cmd(args: argparse.Namespace) -> int:
-    with runtime(args.ledger, args.settings, message=f"{args.ref}: taken down") as rt:
-        record = takedown(rt.ledger, args.ref, rt.remover(args.out))
+    record = _service(args).takedown(args.ref, args.out)
     print(f"{record.ref}: taken down; the page now says the gift was removed")
     return 0
 

@@ -6,20 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from builder.errors import ConfigError
-from builder.jobs.intake import create_app, serve
-from builder.jobs.runtime import runtime
-from builder.jobs.settings import DEFAULT_LEDGER_DIR
+from builder.app.gifts import GiftService
+from builder.settings import DEFAULT_LEDGER_DIR
 
 
 def serve_cmd(args: argparse.Namespace) -> int:
-    with runtime(args.ledger, args.settings) as rt:
-        if not rt.settings.webhook_secret:
-            raise ConfigError("GIFT_WEBHOOK_SECRET is not set: the intake refuses unsigned orders")
-        app = create_app(rt.ledger, rt.envelope, rt.settings, dispatcher=rt.dispatcher(),
-                         after_accept=rt.push if rt.sync else None)
-        serve(app, args.host, args.port, lambda url: print(f"intake listening on {url}", file=sys.stderr,
-                                                             flush=True))
+    GiftService(args.settings, args.ledger).serve_intake(
+        args.host, args.port, lambda url: print(f"intake listening on {url}", file=sys.stderr, flush=True))
     return 0
 
 

@@ -1,0 +1,126 @@
+"""The gift service: every gift operation the CLI, the HTTP intake and the demo perform, in one place.
+
+Each call opens the ledger for the configured backend (pulling the ledger branch first in production), does
+its work and pushes what changed. Results are data (refs, records, views, summaries); printing them is the
+caller's job. Nothing here parses arguments or prints.
+
+    service = GiftService(settings, ledger_dir)
+    submission = service.submit(raw)           # OrderError on an invalid order
+    summary = service.work(out_dir, until_idle=True)
+    view = service.status(submission.ref)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from builder.errors import ConfigError
+from builder.gifts.contracts import PublishedGift
+from builder.jobs.accept import accept_order
+from builder.jobs.dispatch import dispatch_order
+from builder.jobs.ledger import JobRecord
+from builder.jobs.reconcile import ReconcileReport, reconcile, release_run
+from builder.jobs.runtime import runtime
+from builder.jobs.states import State
+from builder.jobs.support import list_view, status_view, summary, support_retry, takedown
+from builder.jobs.worker import JobContext, Worker, WorkSummary, run_owner_prefix
+from builder.settings import Settings
+
+DUE_STATES = (State.QUEUED, State.RECEIVED, State.RETRY_WAIT)
+
+
+@dataclass(frozen=True)
+class Submission:
+    ref: str
+    created: bool  # False: the same idempotency key was accepted before
+    dispatch_failed: bool = False  # production queue: the order stays queued for reconcile
+
+
+class GiftService:
+    """Gift orders against one ledger folder, configured by `settings`."""
+
+    def __init__(self, settings: Settings, ledger_dir: Path) -> None:
+        self.settings = settings
+        self.ledger_dir = ledger_dir
+
+    def submit(self, raw: bytes) -> Submission:
+        """Validate and record an order (OrderError lists the bad fields); dispatch it on the production queue."""
+        with runtime(self.ledger_dir, self.settings, message="accept an order") as rt:
+            ref, created = accept_order(raw, ledger=rt.ledger, envelope=rt.envelope)
+            rt.push(f"{ref}: accepted")
+            dispatcher = rt.dispatcher()
+            failed = bool(created and dispatcher is not None and not dispatch_order(rt.ledger, ref, dispatcher))
+        return Submission(ref, created, dispatch_failed=failed)
+
+    def due(self) -> int:
+        """How many orders are waiting for a worker (queued, received or due for a retry)."""
+        with runtime(self.ledger_dir, self.settings) as rt:
+            return sum(1 for record in rt.ledger.records() if record.state in DUE_STATES)
+
+    def work(self, out_dir: Path, *, until_idle: bool, workers: int = 1, ref: str | None = None,
+             lease_s: float | None = None, on_attempt: Callable[[], None] | None = None) -> WorkSummary:
+        """Run due orders (and reclaim expired leases); `on_attempt` is called after each attempt."""
+        with runtime(self.ledger_dir, self.settings, lease_s=lease_s, message="work") as rt:
+            processor = rt.processor(out_dir)
+
+            def counted(context: JobContext) -> PublishedGift:
+                try:
+                    return processor(context)
+                finally:
+                    if on_attempt is not None:
+                        on_attempt()
+
+            worker = Worker(rt.ledger, rt.envelope, counted, rt.settings, out_dir,
+                            only_ref=ref, owner=rt.owner(), on_commit=rt.push if rt.sync else None)
+            return worker.run(until_idle=until_idle, workers=workers)
+
+    def status(self, ref: str) -> dict[str, Any]:
+        """The support-safe history of one order."""
+        with runtime(self.ledger_dir, self.settings) as rt:
+            return status_view(rt.ledger, ref, rt.base_url)
+
+    def list(self, state: State | None = None) -> list[dict[str, Any]]:
+        """Every order (or those in `state`) with its state, attempts and reason."""
+        with runtime(self.ledger_dir, self.settings) as rt:
+            return list_view(rt.ledger, state)
+
+    def finish(self, ref: str) -> dict[str, Any]:
+        """The generate run's last step: release what this Actions run still holds; a support-safe summary."""
+        run_id = self.settings.run_id
+        with runtime(self.ledger_dir, self.settings, message=f"{ref}: run finished") as rt:
+            record = (release_run(rt.ledger, ref, run_owner_prefix(run_id), rt.settings) if run_id
+                      else rt.ledger.get(ref))
+            return summary(record, rt.base_url)
+
+    def reconcile(self) -> ReconcileReport:
+        """Expired leases and due retries back to the queue; re-dispatch on the production queue."""
+        with runtime(self.ledger_dir, self.settings, message="reconcile") as rt:
+            return reconcile(rt.ledger, rt.settings, dispatcher=rt.dispatcher())
+
+    def retry(self, ref: str) -> JobRecord:
+        """Support: queue a held or failed order again (and dispatch it on the production queue)."""
+        with runtime(self.ledger_dir, self.settings, message=f"{ref}: support retry") as rt:
+            record = support_retry(rt.ledger, ref)
+            dispatcher = rt.dispatcher()
+            if dispatcher is not None:
+                dispatch_order(rt.ledger, record.ref, dispatcher)
+            return record
+
+    def takedown(self, ref: str, out_dir: Path) -> JobRecord:
+        """Remove a published gift, leaving the 'this gift was removed' page."""
+        with runtime(self.ledger_dir, self.settings, message=f"{ref}: taken down") as rt:
+            return takedown(rt.ledger, ref, rt.remover(out_dir))
+
+    def serve_intake(self, host: str, port: int, on_ready: Callable[[str], None]) -> None:
+        """Serve the payment-safe intake (POST /v1/orders, GET /healthz) until stopped."""
+        from builder.jobs.intake import create_app, serve  # starlette and uvicorn: only the intake needs them
+
+        with runtime(self.ledger_dir, self.settings) as rt:
+            if not rt.settings.webhook_secret:
+                raise ConfigError("GIFT_WEBHOOK_SECRET is not set: the intake refuses unsigned orders")
+            app = create_app(rt.ledger, rt.envelope, rt.settings, dispatcher=rt.dispatcher(),
+                             after_accept=rt.push if rt.sync else None)
+            serve(app, host, port, on_ready)
