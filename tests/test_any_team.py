@@ -9,6 +9,7 @@ import pytest
 
 from builder.content.schemas import CONTENT_KINDS
 from tests.board_fixtures import replace_in, run_cli
+from tests.support.html_checks import validate_html5
 
 
 def site_text(out: Path) -> dict[str, str]:
@@ -47,6 +48,7 @@ def test_init_scaffolds_a_small_board_that_builds_first_time(capsys, project) ->
     assert "<strong>1 of 2 gates complete</strong> · blocking launch:" in board and ">Monitoring</a>" in board
     assert "gates/ci-pipeline/index.html" in pages and "archive/tasks/setup001/index.html" in pages
     assert "✓</span> Done" in board  # the dependency on the done task SETUP001
+    assert validate_html5(sorted((project / "site").rglob("*.html"))) == []
 
 
 def test_init_refuses_a_folder_that_already_holds_content(capsys, project) -> None:
