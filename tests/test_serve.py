@@ -42,7 +42,8 @@ def test_body_change_rewrites_that_page_and_the_indexes_only(tmp_path: Path) -> 
 
 def test_a_body_edit_that_links_a_gate_rebuilds_so_the_gate_lists_it(tmp_path: Path) -> None:
     live, content, out = live_site(tmp_path)
-    replace_in(content / LESSON, "Reviews of Phase 1", "Reviews of [Observability](../../gates/observability.md) and Phase 1")
+    replace_in(content / LESSON, "Reviews of Phase 1",
+               "Reviews of [Observability](../../gates/observability.md) and Phase 1")
     result = live.apply({content / LESSON})
     assert result.full_rebuild and not result.problems
     gate = (out / "gates/observability/index.html").read_text(encoding="utf-8")
