@@ -75,6 +75,8 @@ class LinkContext:
 
         def rewrite(href: str) -> str:
             nonlocal cursor
+            if EXTERNAL.match(href) or href.startswith(("#", "//")):
+                return href  # never broken, never rewritten: no need to find it
             at = find_destination(text, href, cursor)
             if at != -1:
                 cursor = at + len(href)
@@ -146,7 +148,7 @@ def engine_html(text: str, links: Callable[[str], str] | None = None) -> str:
     """comrak's HTML for `text`; `links` is called with every link's URL and returns the href to write."""
     if links is None:
         return comrak.render_markdown(text, extension_options=PLAIN, parse_options=PARSE, render_options=RENDER)
-    options = _extension_options()
+    options = _extension_options()  # one per render: a callback never outlives its page (and threads never share)
     options.link_url_rewriter = links
     return comrak.render_markdown(text, extension_options=options, parse_options=PARSE, render_options=RENDER)
 
