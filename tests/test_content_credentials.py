@@ -24,10 +24,11 @@ from builder.gifts.content_credentials import (
     read_manifest,
     sign_media,
 )
-from builder.gifts.contracts import DIGITAL_SOURCE_TYPE, AudioClip, CoverArt
+from builder.gifts.contracts import AudioClip, CoverArt
 from builder.gifts.dev_certificates import CHAIN_FILE, KEY_FILE, create_dev_chain, ensure_dev_chain
+from builder.gifts.disclosure import ALGORITHMIC
 from builder.gifts.media import audio_file, prepare_media
-from tests.test_media import _artwork, _clip, _png, fake_flac, fake_mp3
+from tests.test_media import _artwork, _clip, _png
 
 PRIVATE = ("Maya Example", "jon@example.org", "secret story")
 
@@ -71,28 +72,33 @@ def test_signed_cover_art_and_audio_declare_trained_algorithmic_media(settings: 
         manifest = read_manifest(file.data, file.mime, trust_anchors_pem=anchors)
         assert manifest is not None, f"{file.name} has no manifest"
         assert manifest["_validation_state"] == "Trusted", file.name
-        assert digital_source_types(manifest) == [DIGITAL_SOURCE_TYPE]
+        assert digital_source_types(manifest) == [ALGORITHMIC]
         assert manifest["title"] == file.name
 
 
-@pytest.mark.parametrize(("extension", "mime"), [("mp3", "audio/mpeg"), ("flac", "audio/flac")])
-def test_remote_audio_formats_are_signed_too(settings: C2paSettings, extension: str, mime: str) -> None:
-    data = fake_mp3("x") if extension == "mp3" else fake_flac(b"X=y")
-    song = audio_file(AudioClip(data, mime, extension, 1.0, "predictions"), c2pa=settings)
-    assert song.name == f"song.{extension}" and song.mime == mime
-    manifest = read_manifest(song.data, mime, trust_anchors_pem=root_ca(settings.chain_pem))
+@pytest.mark.parametrize(("extension", "mime"), [("wav", "audio/wav"), ("mp3", "audio/mpeg")])
+def test_a_providers_wav_or_mp3_is_published_as_a_signed_mp3(settings: C2paSettings, extension: str,
+                                                              mime: str) -> None:
+    from builder.gifts.disclosure import TRAINED, Disclosure
+    from tests.fakes.predictions_api import tiny_mp3, tiny_wav
+
+    data = tiny_mp3() if extension == "mp3" else tiny_wav(2.0)
+    disclosure = Disclosure.of({"lyrics": "chat-completions", "audio": "predictions", "cover": "offline"})
+    song = audio_file(AudioClip(data, mime, extension, 2.0, "predictions"), c2pa=settings, disclosure=disclosure)
+    assert song.name == "song.mp3" and song.mime == "audio/mpeg" and song.data != data
+    manifest = read_manifest(song.data, "audio/mpeg", trust_anchors_pem=root_ca(settings.chain_pem))
     assert manifest is not None and manifest["_validation_state"] == "Trusted"
-    assert digital_source_types(manifest) == [DIGITAL_SOURCE_TYPE]
+    assert digital_source_types(manifest) == [TRAINED]
 
 
 def test_manifest_reads_back_with_c2pa_reader_directly(settings: C2paSettings) -> None:
     """The same check with c2pa's own API, so the test does not only trust our helper."""
-    signed = sign_media(_png(_artwork()), "image/png", settings, title="cover.png")
+    signed = sign_media(_png(_artwork()), "image/png", settings, title="cover.png", digital_source_type=ALGORITHMIC)
     with c2pa.Reader("image/png", io.BytesIO(signed)) as reader:
         manifest = reader.get_active_manifest()
     actions = next(a for a in manifest["assertions"] if a["label"].startswith("c2pa.actions"))["data"]["actions"]
     assert actions[0]["action"] == "c2pa.created"
-    assert actions[0]["digitalSourceType"] == DIGITAL_SOURCE_TYPE
+    assert actions[0]["digitalSourceType"] == ALGORITHMIC
 
 
 def test_signed_files_still_decode_and_keep_their_xmp_marking(settings: C2paSettings) -> None:
@@ -100,7 +106,7 @@ def test_signed_files_still_decode_and_keep_their_xmp_marking(settings: C2paSett
     for file in (media.cover, media.cover_fallback, media.social):
         with Image.open(io.BytesIO(file.data)) as image:
             image.load()
-            assert DIGITAL_SOURCE_TYPE.encode() in image.info["xmp"]
+            assert ALGORITHMIC.encode() in image.info["xmp"]
 
 
 def test_manifest_holds_no_private_text(settings: C2paSettings) -> None:
@@ -117,7 +123,7 @@ def test_buyer_photo_cover_is_not_claimed_as_ai_but_the_social_card_is(settings:
     media = prepare_media(art=CoverArt(_png(_artwork()), "offline"), audio=_clip(), photo=photo, c2pa=settings)
     assert read_manifest(media.cover.data, media.cover.mime) is None
     social = read_manifest(media.social.data, media.social.mime)
-    assert social is not None and digital_source_types(social) == [DIGITAL_SOURCE_TYPE]
+    assert social is not None and digital_source_types(social) == [ALGORITHMIC]
 
 
 def test_a_self_signed_signing_certificate_is_refused() -> None:
@@ -136,7 +142,7 @@ def test_a_self_signed_signing_certificate_is_refused() -> None:
                                   serialization.NoEncryption()),
     )
     with pytest.raises(MediaError, match=r"could not be signed for cover\.jpg"):
-        sign_media(_png(_artwork()), "image/png", settings, title="cover.jpg")
+        sign_media(_png(_artwork()), "image/png", settings, title="cover.jpg", digital_source_type=ALGORITHMIC)
 
 
 # --- settings --------------------------------------------------------------------------------------------------
@@ -207,4 +213,4 @@ def test_with_c2pa_off_files_carry_no_manifest_but_keep_the_iptc_marking() -> No
     media = prepare_media(art=CoverArt(_png(_artwork()), "offline"), audio=_clip(), photo=None, c2pa=off)
     for file in media.files:
         assert read_manifest(file.data, file.mime) is None
-        assert DIGITAL_SOURCE_TYPE.encode() in file.data
+        assert ALGORITHMIC.encode() in file.data

@@ -18,7 +18,8 @@ from PIL import Image, ImageCms, ImageDraw, PngImagePlugin
 from builder.errors import MediaError
 from builder.gifts.audio_tags import tag_audio
 from builder.gifts.content_credentials import C2paSettings
-from builder.gifts.contracts import DIGITAL_SOURCE_TYPE, AudioClip, CoverArt
+from builder.gifts.contracts import AudioClip, CoverArt
+from builder.gifts.disclosure import ALGORITHMIC
 from builder.gifts.marking import encode_image
 from builder.gifts.media import prepare_media
 from builder.gifts.photo import MAX_PHOTO_BYTES, clean_image
@@ -181,7 +182,7 @@ def test_cover_art_is_stamped_marked_and_loses_the_providers_metadata() -> None:
         assert b"prompt" not in file.data and b"Maya Example" not in file.data
         with Image.open(io.BytesIO(file.data)) as image:
             xmp = image.info["xmp"]
-            assert b"Iptc4xmpExt:DigitalSourceType" in xmp and DIGITAL_SOURCE_TYPE.encode() in xmp
+            assert b"Iptc4xmpExt:DigitalSourceType" in xmp and ALGORITHMIC.encode() in xmp
             assert "exif" not in image.info and "icc_profile" not in image.info
     with Image.open(io.BytesIO(media.cover_fallback.data)) as cover:
         assert cover.size == (960, 960)
@@ -194,22 +195,22 @@ def test_social_image_is_1200_by_630_with_the_stamp_and_marking() -> None:
     assert media.social.name == "social.jpg" and media.social.mime == "image/jpeg"
     with Image.open(io.BytesIO(media.social.data)) as social:
         assert social.size == SOCIAL_SIZE
-        assert DIGITAL_SOURCE_TYPE.encode() in social.info["xmp"]
+        assert ALGORITHMIC.encode() in social.info["xmp"]
         assert _dark_share(social.convert("RGB").crop((930, 560, 1170, 610))) > 0.3
 
 
 def test_png_output_carries_xmp_and_text_chunks() -> None:
-    data = encode_image(_artwork(), "PNG", digital_source_type=DIGITAL_SOURCE_TYPE)
+    data = encode_image(_artwork(), "PNG", digital_source_type=ALGORITHMIC)
     with Image.open(io.BytesIO(data)) as image:
         image.load()
-        assert image.info["DigitalSourceType"] == DIGITAL_SOURCE_TYPE
-        assert DIGITAL_SOURCE_TYPE.encode() in image.info["xmp"]
+        assert image.info["DigitalSourceType"] == ALGORITHMIC
+        assert ALGORITHMIC.encode() in image.info["xmp"]
 
 
 def test_media_file_names_are_fixed() -> None:
     media = prepare_media(art=CoverArt(_png(_artwork()), "offline"), audio=_clip(), photo=None, c2pa=OFF)
     assert sorted(f.name for f in media.files) == ["cover-480.webp", "cover.jpg", "cover.webp", "social.jpg",
-                                                    "song.wav"]
+                                                    "song.mp3"]
 
 
 # --- audio ------------------------------------------------------------------------------------------------------
@@ -219,11 +220,11 @@ def test_wav_loses_provider_tags_and_gains_the_disclosure() -> None:
     dirty = _wav_with_info(b"prompt: a song for Maya Example, secret story")
     tagged = tag_audio(dirty, "wav")
     assert b"Maya Example" not in tagged and b"prompt" not in tagged
-    assert b"ICMT" in tagged and DIGITAL_SOURCE_TYPE.encode() in tagged
+    assert b"ICMT" in tagged and ALGORITHMIC.encode() in tagged
     tags = WAVE(io.BytesIO(tagged)).tags
     assert tags is not None
-    assert tags.getall("TXXX:DigitalSourceType")[0].text == [DIGITAL_SOURCE_TYPE]
-    assert "AI-generated" in str(tags.getall("COMM")[0].text[0])
+    assert tags.getall("TXXX:DigitalSourceType")[0].text == [ALGORITHMIC]
+    assert "made by a procedural generator" in str(tags.getall("COMM")[0].text[0])
     with wave.open(io.BytesIO(tagged)) as before, wave.open(io.BytesIO(dirty)) as after:
         assert before.getnframes() == after.getnframes() == 8000
         assert before.readframes(8000) == after.readframes(8000)
@@ -235,14 +236,14 @@ def test_mp3_loses_id3v1_and_id3v2_tags_and_gains_the_disclosure() -> None:
     assert b"Maya Example" not in tagged and b"prompt" not in tagged
     mp3 = MP3(io.BytesIO(tagged))
     assert mp3.info.length > 0.5
-    assert mp3.tags is not None and mp3.tags.getall("TXXX:DigitalSourceType")[0].text == [DIGITAL_SOURCE_TYPE]
+    assert mp3.tags is not None and mp3.tags.getall("TXXX:DigitalSourceType")[0].text == [ALGORITHMIC]
 
 
 def test_flac_loses_comments_and_gains_the_disclosure() -> None:
     tagged = tag_audio(fake_flac(b"PROMPT=a song for Maya Example"), "flac")
     assert b"Maya Example" not in tagged and b"PROMPT" not in tagged
     tags = FLAC(io.BytesIO(tagged)).tags
-    assert tags is not None and tags["DIGITALSOURCETYPE"] == [DIGITAL_SOURCE_TYPE]
+    assert tags is not None and tags["DIGITALSOURCETYPE"] == [ALGORITHMIC]
 
 
 def test_audio_that_cannot_carry_a_disclosure_is_refused() -> None:

@@ -89,8 +89,8 @@ def test_signed_media_passes_the_guard_and_carries_no_private_value(tmp_path: Pa
 
     token = _token()
     produce_gift(sample_order(), token, out_dir=tmp_path, providers=OFFLINE, generated_at=WHEN, c2pa=_signing())
-    song = (tmp_path / "gifts" / token / "song.wav").read_bytes()
-    manifest = read_manifest(song, "audio/wav")
+    song = (tmp_path / "gifts" / token / "song.mp3").read_bytes()
+    manifest = read_manifest(song, "audio/mpeg")
     assert manifest is not None and digital_source_types(manifest)
     _assert_no_private_value(sample_order(), tmp_path)
 

@@ -1,14 +1,16 @@
-"""Audio disclosure tags: whatever metadata a provider left is removed, then an AI disclosure is written.
+"""Audio disclosure tags: whatever metadata a provider left is removed, then the disclosure is written.
 
 A provider's file may carry its own tags (some models put the prompt there, and prompts hold the private
-story), so tags are rebuilt from nothing: a WAV keeps only its `fmt `, `fact` and `data` chunks and gets a
-RIFF INFO list plus an ID3 chunk; an MP3 or FLAC loses every tag and gets a comment. Never the prompt.
+story), so tags are rebuilt from nothing, saying what made the music and the lyrics (disclosure.py): a WAV
+keeps only its `fmt `, `fact` and `data` chunks and gets a RIFF INFO list plus an ID3 chunk; an MP3 or FLAC
+loses every tag and gets a comment. Never the prompt.
 """
 
 from __future__ import annotations
 
 import io
 import struct
+from dataclasses import dataclass
 
 from mutagen.flac import FLAC
 from mutagen.id3 import COMM, ID3, TCON, TXXX, ID3NoHeaderError
@@ -16,41 +18,49 @@ from mutagen.mp3 import MP3
 from mutagen.wave import WAVE
 
 from builder.errors import MediaError
-from builder.gifts.contracts import DIGITAL_SOURCE_TYPE
+from builder.gifts.disclosure import MODEL, OFFLINE, Disclosure
 
 SOFTWARE = "Giftboard"
 _KEEP_WAV_CHUNKS = (b"fmt ", b"fact", b"data")
 
 
-def disclosure_comment(digital_source_type: str = DIGITAL_SOURCE_TYPE) -> str:
-    """The human-readable disclosure stored in audio comments."""
-    return f"AI-generated music (lyrics and audio made with AI). IPTC digital source type: {digital_source_type}"
+@dataclass(frozen=True)
+class _Tags:
+    comment: str
+    source_type: str
+    genre: str
 
 
-def tag_audio(data: bytes, extension: str, digital_source_type: str = DIGITAL_SOURCE_TYPE) -> bytes:
-    """Strip every existing tag from a WAV/MP3/FLAC file and write only the AI disclosure; MediaError otherwise."""
+def _tags(disclosure: Disclosure) -> _Tags:
+    genre = "AI-generated" if disclosure.maker("audio") == MODEL else "Procedurally generated"
+    return _Tags(disclosure.audio_comment(), disclosure.source_type("audio"), genre)
+
+
+def tag_audio(data: bytes, extension: str, disclosure: Disclosure = OFFLINE) -> bytes:
+    """Strip every existing tag from a WAV/MP3/FLAC file and write only the disclosure; MediaError otherwise."""
     kind = extension.lower().lstrip(".")
+    tags = _tags(disclosure)
     if kind == "wav":
-        return _tag_wav(data, digital_source_type)
+        return _tag_wav(data, tags)
     if kind == "mp3":
-        return _tag_mp3(data, digital_source_type)
+        return _tag_mp3(data, tags)
     if kind == "flac":
-        return _tag_flac(data, digital_source_type)
+        return _tag_flac(data, tags)
     raise MediaError(f"audio format {kind!r} cannot carry a disclosure tag (wav, mp3 and flac can)")
 
 
-def _tag_wav(data: bytes, digital_source_type: str) -> bytes:
+def _tag_wav(data: bytes, tags: _Tags) -> bytes:
     chunks = _riff_chunks(data)
     if not any(chunk_id == b"data" for chunk_id, _ in chunks) or not any(cid == b"fmt " for cid, _ in chunks):
         raise MediaError("the audio is not a playable WAV file (no fmt or data chunk)")
     body = b"WAVE" + b"".join(_chunk(cid, payload) for cid, payload in chunks if cid in _KEEP_WAV_CHUNKS)
-    body += _chunk(b"LIST", b"INFO" + _chunk(b"ICMT", _zstr(disclosure_comment(digital_source_type)))
-                   + _chunk(b"ISFT", _zstr(SOFTWARE)) + _chunk(b"IGNR", _zstr("AI-generated")))
+    body += _chunk(b"LIST", b"INFO" + _chunk(b"ICMT", _zstr(tags.comment))
+                   + _chunk(b"ISFT", _zstr(SOFTWARE)) + _chunk(b"IGNR", _zstr(tags.genre)))
     stream = io.BytesIO(b"RIFF" + struct.pack("<I", len(body)) + body)
     try:
         wave = WAVE(stream)
         wave.add_tags()
-        _id3_frames(wave.tags, digital_source_type)
+        _id3_frames(wave.tags, tags)
         stream.seek(0)
         wave.save(stream)
     except MediaError:
@@ -60,7 +70,7 @@ def _tag_wav(data: bytes, digital_source_type: str) -> bytes:
     return stream.getvalue()
 
 
-def _tag_mp3(data: bytes, digital_source_type: str) -> bytes:
+def _tag_mp3(data: bytes, tags: _Tags) -> bytes:
     stream = io.BytesIO(data)
     try:
         MP3(stream)
@@ -74,16 +84,16 @@ def _tag_mp3(data: bytes, digital_source_type: str) -> bytes:
     stream.seek(0)
     data = _drop_trailing_tags(stream.getvalue())
     stream = io.BytesIO(data)
-    tags = ID3()
-    _id3_frames(tags, digital_source_type)
+    id3 = ID3()
+    _id3_frames(id3, tags)
     try:
-        tags.save(stream, v1=0, v2_version=4)
+        id3.save(stream, v1=0, v2_version=4)
     except Exception:  # mutagen's error families
         raise MediaError("the audio is not an MP3 file that can be tagged") from None
     return stream.getvalue()
 
 
-def _tag_flac(data: bytes, digital_source_type: str) -> bytes:
+def _tag_flac(data: bytes, tags: _Tags) -> bytes:
     stream = io.BytesIO(data)
     try:
         flac = FLAC(stream)
@@ -92,9 +102,9 @@ def _tag_flac(data: bytes, digital_source_type: str) -> bytes:
         if flac.tags is None:
             flac.add_tags()
         flac.tags.clear()  # type: ignore[union-attr]
-        flac.tags["COMMENT"] = disclosure_comment(digital_source_type)  # type: ignore[index]
-        flac.tags["DIGITALSOURCETYPE"] = digital_source_type  # type: ignore[index]
-        flac.tags["GENRE"] = "AI-generated"  # type: ignore[index]
+        flac.tags["COMMENT"] = tags.comment  # type: ignore[index]
+        flac.tags["DIGITALSOURCETYPE"] = tags.source_type  # type: ignore[index]
+        flac.tags["GENRE"] = tags.genre  # type: ignore[index]
         stream.seek(0)
         flac.save(stream, deleteid3=True, padding=lambda info: 0)
     except Exception:  # mutagen's error families: the file is not a FLAC we can rewrite safely
@@ -102,12 +112,12 @@ def _tag_flac(data: bytes, digital_source_type: str) -> bytes:
     return stream.getvalue()
 
 
-def _id3_frames(tags: ID3 | None, digital_source_type: str) -> None:
-    if tags is None:
+def _id3_frames(id3: ID3 | None, tags: _Tags) -> None:
+    if id3 is None:
         raise MediaError("the audio could not take ID3 tags")
-    tags.add(COMM(encoding=3, lang="eng", desc="", text=[disclosure_comment(digital_source_type)]))
-    tags.add(TXXX(encoding=3, desc="DigitalSourceType", text=[digital_source_type]))
-    tags.add(TCON(encoding=3, text=["AI-generated"]))
+    id3.add(COMM(encoding=3, lang="eng", desc="", text=[tags.comment]))
+    id3.add(TXXX(encoding=3, desc="DigitalSourceType", text=[tags.source_type]))
+    id3.add(TCON(encoding=3, text=[tags.genre]))
 
 
 def _riff_chunks(data: bytes) -> list[tuple[bytes, bytes]]:

@@ -1,4 +1,4 @@
-"""C2PA content credentials: a signed manifest declaring that cover art and audio were made with AI.
+"""C2PA content credentials: a signed manifest declaring how cover art and audio were made (model or procedural).
 
 Signing is offline with a certificate chain from secrets (`GIFT_C2PA_CERT_CHAIN` and `GIFT_C2PA_PRIVATE_KEY`
 as PEM, or `GIFT_C2PA_CERT_CHAIN_FILE` / `GIFT_C2PA_PRIVATE_KEY_FILE`). Without them, a local run signs with
@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from builder.errors import ConfigError, MediaError
-from builder.gifts.contracts import DIGITAL_SOURCE_TYPE
 from builder.settings import C2paSource
 
 CLAIM_GENERATOR = "Giftboard"
@@ -69,8 +68,8 @@ def c2pa_settings(source: C2paSource, *, ci: bool, dev_dir: Path = Path(".data/c
                         note="signed with a local development certificate")
 
 
-def sign_media(data: bytes, mime: str, settings: C2paSettings, *, title: str,
-               digital_source_type: str = DIGITAL_SOURCE_TYPE, software_agent: str = "") -> bytes:
+def sign_media(data: bytes, mime: str, settings: C2paSettings, *, title: str, digital_source_type: str,
+               software_agent: str = "") -> bytes:
     """Embed a signed C2PA manifest (`c2pa.created`, the digital source type) into `data`; unchanged when off."""
     if not settings.enabled:
         return data
@@ -91,8 +90,7 @@ def sign_media(data: bytes, mime: str, settings: C2paSettings, *, title: str,
     return out.getvalue()
 
 
-def manifest_definition(*, title: str, digital_source_type: str = DIGITAL_SOURCE_TYPE,
-                        software_agent: str = "") -> dict[str, Any]:
+def manifest_definition(*, title: str, digital_source_type: str, software_agent: str = "") -> dict[str, Any]:
     """The manifest we sign: a creation action with its digital source type; no prompt, no order data."""
     action: dict[str, Any] = {"action": "c2pa.created", "digitalSourceType": digital_source_type}
     if software_agent:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+from builder.gifts.disclosure import Disclosure
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,12 @@ class GiftPage:
     generated_at: datetime
     providers: dict[str, str]  # stage → provider kind, for the disclosure
     extra_files: list[MediaFile] = field(default_factory=list)
+
+    @property
+    def disclosure(self) -> Disclosure:
+        """What made each stage (from its provider kind): every disclosure form on the page follows from it."""
+        return Disclosure.of({"lyrics": self.lyrics.provider, "audio": "offline", "cover": "offline",
+                              **self.providers})
 
 
 @dataclass(frozen=True)

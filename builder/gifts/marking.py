@@ -1,4 +1,4 @@
-"""Image encoding with explicit arguments only, and the machine-readable AI marking (IPTC in XMP, PNG text).
+"""Image encoding with explicit arguments only, and the machine-readable marking (IPTC in XMP, PNG text).
 
 Every save passes exactly the metadata we choose: no `exif`, no `icc_profile`, no `comment`, and XMP only
 when it is our own disclosure packet. Nothing is taken from `image.info`.
@@ -13,15 +13,22 @@ from xml.sax.saxutils import quoteattr
 from PIL import Image, PngImagePlugin
 
 from builder.errors import MediaError
+from builder.gifts.disclosure import ALGORITHMIC
 
 ImageFormat = Literal["WEBP", "JPEG", "PNG"]
 MIME_TYPES: dict[str, str] = {"WEBP": "image/webp", "JPEG": "image/jpeg", "PNG": "image/png"}
 EXTENSIONS: dict[str, str] = {"WEBP": "webp", "JPEG": "jpg", "PNG": "png"}
 AI_DISCLOSURE_TEXT = "Made with AI"
+PROCEDURAL_DISCLOSURE_TEXT = "Made by a procedural generator"
+
+
+def disclosure_text(digital_source_type: str) -> str:
+    """The XMP description matching the IPTC digital source type."""
+    return PROCEDURAL_DISCLOSURE_TEXT if digital_source_type == ALGORITHMIC else AI_DISCLOSURE_TEXT
 
 
 def disclosure_xmp(digital_source_type: str) -> bytes:
-    """An XMP packet declaring IPTC `Iptc4xmpExt:DigitalSourceType` (and nothing private)."""
+    """An XMP packet declaring IPTC `Iptc4xmpExt:DigitalSourceType` and its description (nothing private)."""
     source = quoteattr(digital_source_type)
     return (
         '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
@@ -31,8 +38,8 @@ def disclosure_xmp(digital_source_type: str) -> bytes:
         ' xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"'
         ' xmlns:dc="http://purl.org/dc/elements/1.1/"'
         f" Iptc4xmpExt:DigitalSourceType={source}>"
-        f'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{AI_DISCLOSURE_TEXT}</rdf:li></rdf:Alt>'
-        "</dc:description>"
+        f'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{disclosure_text(digital_source_type)}'
+        "</rdf:li></rdf:Alt></dc:description>"
         "</rdf:Description></rdf:RDF></x:xmpmeta>"
         '<?xpacket end="r"?>'
     ).encode()
@@ -70,5 +77,5 @@ def _png_text(digital_source_type: str | None, xmp: bytes | None) -> PngImagePlu
         # PNG carries XMP in an iTXt chunk with this keyword (Pillow reads it back as info["xmp"]).
         info.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8"), zip=False)
         info.add_text("DigitalSourceType", digital_source_type)
-        info.add_text("Description", AI_DISCLOSURE_TEXT)
+        info.add_text("Description", disclosure_text(digital_source_type))
     return info

@@ -20,6 +20,7 @@ from builder.errors import GiftboardError, GuardViolation, ProviderError
 from builder.gifts import guard
 from builder.gifts.content_credentials import C2paSettings
 from builder.gifts.contracts import AudioClip, Brief, CoverArt, GiftPage, Lyrics, ProviderTiming, PublishedGift
+from builder.gifts.disclosure import Disclosure
 from builder.gifts.media import prepare_media
 from builder.gifts.order import Order
 from builder.gifts.page import render_gift_page
@@ -132,7 +133,9 @@ def _render(order: Order, token: str, lyrics: Lyrics, audio: AudioClip, cover: C
             ) -> tuple[dict[str, bytes], frozenset[str]]:
     """Media and page as name → bytes, in memory (nothing is written until the guard has read it all), and
     the words of the same page rendered with placeholders for every order text: the template's own words."""
-    media = prepare_media(art=cover, audio=audio, photo=order.cover_photo_bytes(), c2pa=c2pa)
+    # what made each stage (a trained model or the built-in procedural generator): every disclosure follows
+    disclosure = Disclosure.of(providers.kinds())
+    media = prepare_media(art=cover, audio=audio, photo=order.cover_photo_bytes(), c2pa=c2pa, disclosure=disclosure)
     page = GiftPage(
         token=token,
         public=order.public(),

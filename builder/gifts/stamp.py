@@ -1,4 +1,5 @@
-"""The visible disclosure: a "Made with AI" badge drawn into the pixels, and the 1200×630 social card.
+"""The visible disclosure: a badge drawn into the pixels ("Made with AI", or "Made by software" for the built-in
+procedural generator), and the 1200×630 social card.
 
 The social card shows the cover art, the badge and a generic line: it never carries a name, because link
 previews travel further than the gift's link.
@@ -40,7 +41,7 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 
 def stamp_ai_badge(image: Image.Image, text: str = AI_DISCLOSURE_TEXT) -> Image.Image:
-    """A copy of `image` with a legible "Made with AI" badge in its bottom-right corner."""
+    """A copy of `image` with a legible badge (default "Made with AI") in its bottom-right corner."""
     stamped = image.convert("RGB")
     width, height = stamped.size
     font = _font(max(12, round(min(width, height) * 0.045)))
@@ -56,7 +57,7 @@ def stamp_ai_badge(image: Image.Image, text: str = AI_DISCLOSURE_TEXT) -> Image.
     return stamped
 
 
-def social_card(art: Image.Image) -> Image.Image:
+def social_card(art: Image.Image, badge: str = AI_DISCLOSURE_TEXT) -> Image.Image:
     """The 1200×630 link-preview image: the art, a soft shade, a generic headline and the AI badge (no names)."""
     width, height = SOCIAL_SIZE
     # blur at a quarter size and scale up: the same soft backdrop (mean pixel difference 0.1/255), ~3× faster
@@ -75,7 +76,7 @@ def social_card(art: Image.Image) -> Image.Image:
         draw.text((text_x, y), line, font=heading, fill=_INK)
         y += 70
     draw.text((text_x, y + 20), "Lyrics, music and cover art", font=_font(30), fill=(245, 230, 220))
-    return stamp_ai_badge(card)
+    return stamp_ai_badge(card, badge)
 
 
 def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, max_width: int,

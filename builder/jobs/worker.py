@@ -31,6 +31,7 @@ from builder.errors import (
     describe_os_error,
 )
 from builder.gifts.contracts import PublishedGift
+from builder.gifts.disclosure import made_by
 from builder.jobs.envelope import Envelope
 from builder.jobs.ledger import JobRecord, Ledger
 from builder.jobs.reconcile import settle
@@ -79,9 +80,11 @@ class WorkSummary:
 
 
 def provider_detail(outcome: Outcome, timings: dict[str, float]) -> dict[str, Any] | None:
-    """Which provider served (or failed) each stage, for the audit and the ops page; kinds only, no content."""
+    """Which provider served (or failed) each stage and what made it (a trained model or the procedural
+    generator), for the audit and the ops page; kinds only, no content."""
     if outcome.gift is not None:
-        return {"providers": {timing.stage: timing.provider for timing in outcome.gift.timings}}
+        providers = {timing.stage: timing.provider for timing in outcome.gift.timings}
+        return {"providers": providers, "made_by": {stage: made_by(kind) for stage, kind in providers.items()}}
     error = outcome.provider
     if error is None or not error.stage:
         return None

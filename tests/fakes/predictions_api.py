@@ -37,7 +37,7 @@ class PredictionsConfig:
     create_statuses: deque[int] = field(default_factory=deque)
     poll_statuses: deque[int] = field(default_factory=deque)
     retry_after: str | None = None
-    output: str = "wav"  # "wav" | "text" | "none"
+    output: str = "wav"  # "wav" | "mp3" | "text" | "none"
     file_statuses: deque[int] = field(default_factory=deque)  # answers for output downloads, then 200
     error_rate: float = 0.0  # share of 503 answers to creates and polls
     echo_values: list[str] = field(default_factory=list)
@@ -59,6 +59,19 @@ def tiny_wav(seconds: float = 1.0, rate: int = 8000, info: bytes = b"") -> bytes
         data = data + chunk
         data = data[:4] + struct.pack("<I", len(data) - 8) + data[8:]
     return data
+
+
+def tiny_mp3(seconds: float = 2.0) -> bytes:
+    """A real MP3 (LAME through PyAV), as a music model that answers in MP3 would send."""
+    import av
+
+    out = io.BytesIO()
+    with av.open(io.BytesIO(tiny_wav(seconds, rate=22050))) as source, av.open(out, "w", format="mp3") as sink:
+        stream = sink.add_stream("libmp3lame", rate=22050, layout="mono")
+        for frame in source.decode(audio=0):
+            sink.mux(stream.encode(frame))
+        sink.mux(stream.encode(None))
+    return out.getvalue()
 
 
 class PredictionsFake(LoopbackServer):
@@ -133,6 +146,8 @@ class PredictionsFake(LoopbackServer):
         for value in self.config.echo_values:
             text = altered(value, self.rng).encode("utf-16-le")
             info += b"ICMT" + struct.pack("<I", len(text)) + text + (b"\x00" if len(text) % 2 else b"")
+        if self.config.output == "mp3":
+            return tiny_mp3()
         return tiny_wav(info=info)
 
 
