@@ -13,6 +13,8 @@
     ├── MediaError             an image or generated media cannot be processed
     ├── SignatureError         a webhook signature is missing, wrong or stale
     ├── BodyTooLarge           a request body is over the intake's limit
+    ├── BodyTooSlow            a request body did not arrive within the intake's body timeout
+    ├── AddressInUse           a server's port is taken by another process
     ├── StorageError           a worker cannot go on: a file it must write cannot be (full disk, read-only)
     └── JobError               ledger and queue problems
         ├── EnvelopeError      an order's encrypted envelope cannot be opened
@@ -140,6 +142,19 @@ class SignatureError(GiftboardError):
 
 class BodyTooLarge(GiftboardError):
     """Raised while streaming a request body past the intake's limit."""
+
+
+class BodyTooSlow(GiftboardError):
+    """Raised when a request body has not fully arrived within the intake's body timeout."""
+
+
+class AddressInUse(GiftboardError):
+    """Raised when a server cannot listen because another process holds its port; says how to pick another."""
+
+    def __init__(self, host: str, port: int, how_to_change: str) -> None:
+        self.host, self.port = host, port
+        super().__init__(f"port {port} on {host} is already in use: stop the server using it, or pick another "
+                         f"port: {how_to_change}")
 
 
 class JobError(GiftboardError):

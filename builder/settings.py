@@ -93,6 +93,8 @@ class JobSettings:
     github_repository: str = ""
     workflow_file: str = "generate.yml"
     workflow_ref: str = "main"
+    intake_header_timeout_s: float = 10.0  # a request's headers must all arrive within this (slowloris)
+    intake_body_timeout_s: float = 60.0  # and its body within this after them: 10 MB at ~1.4 Mbit/s
 
     def with_lease(self, lease_s: float | None) -> JobSettings:
         return self if lease_s is None else replace(self, lease_s=lease_s)
@@ -201,6 +203,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         github_repository=github_repository,
         workflow_file=env.get("GIFT_WORKFLOW_FILE", "generate.yml"),
         workflow_ref=env.get("GIFT_WORKFLOW_REF", "main"),
+        intake_header_timeout_s=number(env, "GIFT_INTAKE_HEADER_TIMEOUT_S", 10.0, above=0.0),
+        intake_body_timeout_s=number(env, "GIFT_INTAKE_BODY_TIMEOUT_S", 60.0, above=0.0),
     )
     github = GitHubEnv(
         api_url=github_api_url,

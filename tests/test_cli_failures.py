@@ -7,12 +7,18 @@ ENOSPC; a ledger path under a plain file fails with ENOTDIR. Both work for any u
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
+import signal
+import socket
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -222,3 +228,146 @@ def test_a_truncated_record_is_listed_as_corrupt_in_list_ops_summary_and_the_ops
     page = (board / "site" / "ops" / "index.html").read_text()
     attention_section = page.split('id="ops-attention"')[1].split("</section>")[0]
     assert f"<code>{broken}</code>" in attention_section and "corrupt" in attention_section
+
+
+# --- servers: a port in use, slow and vanishing clients ----------------------------------------------------
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that another process (here: this one) is listening on."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        yield holder.getsockname()[1]
+    finally:
+        holder.close()
+
+
+def test_intake_serve_on_a_port_in_use_names_it_and_how_to_pick_another(
+    tmp_path: Path, env: dict[str, str], taken_port: int
+) -> None:
+    env["GIFT_WEBHOOK_SECRET"] = "whsec_test"
+    done = cli(env, "intake", "serve", "--port", str(taken_port), "--ledger", str(tmp_path / "ledger"), timeout=60)
+    line = one_error_line(done)
+    assert f"port {taken_port} on 127.0.0.1 is already in use" in line and f"--port {taken_port + 1}" in line
+
+
+def test_demo_on_a_port_in_use_fails_at_once_naming_the_port_and_make_variable(
+    tmp_path: Path, env: dict[str, str], taken_port: int
+) -> None:
+    done = cli(env, "demo", "--port", str(taken_port), "--out", str(tmp_path / "site"),
+               "--ledger", str(tmp_path / "ledger"), cwd=tmp_path, timeout=60)
+    line = one_error_line(done)
+    assert f"port {taken_port} on 127.0.0.1 is already in use" in line
+    assert f"PORT={taken_port + 1} make demo" in line
+    assert not (tmp_path / "ledger").exists() and not (tmp_path / "site").exists()  # nothing was started
+
+
+def test_make_demo_on_a_port_in_use_says_how_to_pick_another(env: dict[str, str], taken_port: int) -> None:
+    done = subprocess.run(["make", "--no-print-directory", "demo", f"PORT={taken_port}"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stdout + done.stderr
+    assert f"error: port {taken_port} on 127.0.0.1 is already in use" in done.stderr
+    assert f"PORT={taken_port + 1} make demo" in done.stderr
+
+
+@contextmanager
+def intake_process(env: dict[str, str], ledger: Path) -> Iterator[tuple[int, list[str]]]:
+    """The real `intake serve` on 127.0.0.1 (port 0); yields its port and, once stopped, its stderr lines."""
+    env = {**env, "GIFT_WEBHOOK_SECRET": "whsec_test"}
+    process = subprocess.Popen([sys.executable, "-m", "builder", "intake", "serve", "--port", "0",
+                                "--ledger", str(ledger)], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    lines: list[str] = []
+    try:
+        while True:
+            line = process.stderr.readline()
+            assert line, "the intake exited before listening: " + "".join(lines)
+            lines.append(line)
+            if "intake listening on" in line:
+                port = int(line.rsplit(":", 1)[1])
+                break
+        reader = threading.Thread(target=lambda: lines.extend(process.stderr or []), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 30  # bound before listening: wait until it answers
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5):
+                    break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline, "the intake never started listening"
+                time.sleep(0.05)
+        yield port, lines
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    reader.join(timeout=10)
+
+
+def test_intake_cuts_off_300_slow_clients_in_bounded_time_and_stays_up(tmp_path: Path, env: dict[str, str]) -> None:
+    env.update({"GIFT_INTAKE_HEADER_TIMEOUT_S": "2", "GIFT_INTAKE_BODY_TIMEOUT_S": "2"})
+    with intake_process(env, tmp_path / "ledger") as (port, log):
+        slow: dict[socket.socket, str] = {}
+        for n in range(300):
+            client = socket.create_connection(("127.0.0.1", port), timeout=10)
+            if n % 2:  # slow headers: the classic slowloris
+                client.sendall(b"POST /v1/orders HTTP/1.1\r\nHost: x\r\n")
+                slow[client] = "headers"
+            else:  # quick headers, then the body at a byte a second
+                client.sendall(b"POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                               b"Content-Length: 1000\r\n\r\n{")
+                slow[client] = "body"
+            client.setblocking(False)
+        started = time.monotonic()
+        answers: dict[str, list[bytes]] = {"headers": [], "body": []}
+        bound_s = 2 + 2 + 20  # both deadlines, plus slack for a loaded two-core machine
+        while slow and time.monotonic() - started < bound_s:
+            for client, kind in list(slow.items()):
+                try:
+                    received = client.recv(4096)
+                except BlockingIOError:
+                    with contextlib.suppress(OSError):
+                        client.send(b"a" if kind == "body" else b"X")  # one more byte, a second later
+                    continue
+                except OSError:
+                    received = b""
+                answers[kind].append(received)
+                client.close()
+                del slow[client]
+            time.sleep(1.0)
+        left = len(slow)
+        for client in slow:
+            client.close()
+        assert left == 0, f"{left} slow connections still open after {bound_s} s"
+        assert all(answer.startswith(b"HTTP/1.1 408") for answer in answers["body"])
+        assert len(answers["body"]) == 150 and len(answers["headers"]) == 150
+        health = socket.create_connection(("127.0.0.1", port), timeout=10)
+        health.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert health.recv(4096).startswith(b"HTTP/1.1 200")
+        health.close()
+    text = "".join(log)
+    assert "Traceback" not in text and "ERROR" not in text
+    assert "request headers not complete after 2 s" in text and "request body not complete after 2 s" in text
+
+
+def test_a_client_that_leaves_mid_body_is_one_info_line(tmp_path: Path, env: dict[str, str]) -> None:
+    with intake_process(env, tmp_path / "ledger") as (port, log):
+        client = socket.create_connection(("127.0.0.1", port), timeout=10)
+        client.sendall(b"POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{\"half\": ")
+        time.sleep(0.5)  # the app is reading the body when the client goes
+        client.close()
+        deadline = time.monotonic() + 20
+        while "client disconnected" not in "".join(log) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    text = "".join(log)
+    disconnects = [line for line in text.splitlines() if "client disconnected" in line]
+    assert len(disconnects) == 1 and disconnects[0].startswith("INFO:")
+    assert "Traceback" not in text and "ERROR" not in text
+    assert Ledger(tmp_path / "ledger").refs() == []

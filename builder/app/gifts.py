@@ -123,4 +123,4 @@ class GiftService:
                 raise ConfigError("GIFT_WEBHOOK_SECRET is not set: the intake refuses unsigned orders")
             app = create_app(rt.ledger, rt.envelope, rt.settings, dispatcher=rt.dispatcher(),
                              after_accept=rt.push if rt.sync else None)
-            serve(app, host, port, on_ready)
+            serve(app, host, port, on_ready, header_timeout_s=rt.settings.intake_header_timeout_s)

@@ -36,6 +36,10 @@ def step(title: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = args.settings
+    server = None
+    if not args.no_serve:  # take the port first: a port in use fails at once, before minutes of building
+        server = start_preview_server(args.out.resolve(), args.host, args.port,
+                                      how_to_change=f"PORT={args.port + 1} make demo (or --port {args.port + 1})")
     ensure_dev_chain(DEFAULT_DEV_DIR)
     print(f"C2PA development certificate chain in {DEFAULT_DEV_DIR}/ (local signing only, never for production)")
     gifts = GiftService(settings, args.ledger)
@@ -71,9 +75,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  gift        {base}{status['url']}   (order {ref}: {status['state']})")
     else:
         print(f"  gift        not published: order {ref} is {status['state']} ({status.get('reason') or 'see status'})")
-    if args.no_serve:
+    if server is None:
         return 0
-    server = start_preview_server(args.out.resolve(), args.host, args.port)
     print(f"\nServing {args.out}/ on {base}  (Ctrl+C to stop)", flush=True)
     try:
         server.serve_forever()

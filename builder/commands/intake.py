@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from builder.settings import DEFAULT_LEDGER_DIR
 
 
 def serve_cmd(args: argparse.Namespace) -> int:
+    # the intake's own lines (slow and vanished clients, a full ledger) beside uvicorn's, in uvicorn's format
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s", stream=sys.stderr)
     GiftService(args.settings, args.ledger).serve_intake(
         args.host, args.port, lambda url: print(f"intake listening on {url}", file=sys.stderr, flush=True))
     return 0

@@ -8,10 +8,18 @@ body over 10 MB: 413, enforced while streaming. Only 202 records anything.
 `/v1/orders/validate` takes the same signed body and records nothing: 200 {ok, errors, findings} with the
 order model's field errors, or the public-field guard's findings ({field, category, message}: "the message
 contains a phone number"), so a checkout form can say so before payment; 401 and 413 as above.
+
+Slow clients are cut off: a connection whose request headers are not complete within
+`intake_header_timeout_s` (GIFT_INTAKE_HEADER_TIMEOUT_S, default 10 s) of its start is closed, and a body
+not complete within `intake_body_timeout_s` (GIFT_INTAKE_BODY_TIMEOUT_S, default 60 s) after its headers gets
+408 and the connection closed, so a slowloris holds a connection for at most the sum of the two. A client
+that goes away mid-body is one INFO line, never an ERROR traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import logging
 import socket
 from collections.abc import Callable
@@ -20,11 +28,12 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from builder.errors import BodyTooLarge, JobError, OrderError
+from builder.errors import AddressInUse, BodyTooLarge, BodyTooSlow, JobError, OrderError, describe_os_error
 from builder.jobs.accept import IdempotencyConflict, OrderParser, accept_order
 from builder.jobs.dispatch import Dispatcher, dispatch_order
 from builder.jobs.envelope import Envelope
@@ -48,15 +57,19 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
+async def _read_limited(request: Request, limit: int, timeout_s: float) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise BodyTooLarge  # stop reading: never buffer more than the limit
+    try:
+        async with asyncio.timeout(timeout_s):  # the whole body, not per chunk: 1 byte/s never resets it
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise BodyTooLarge  # stop reading: never buffer more than the limit
+    except TimeoutError:
+        raise BodyTooSlow from None
     return bytes(body)
 
 
@@ -86,11 +99,20 @@ def create_app(
         except JobError as error:
             log.warning("%s: recorded, not yet enqueued (%s); reconcile will", ref, error)
 
-    async def post_order(request: Request) -> JSONResponse:
+    async def post_order(request: Request) -> Response:
         try:
-            body = await _read_limited(request, max_body)
+            body = await _read_limited(request, max_body, settings.intake_body_timeout_s)
         except BodyTooLarge:
             return _error(413, f"body larger than {max_body} bytes")
+        except BodyTooSlow:
+            log.info("request body not complete after %.0f s: answered 408, connection closed",
+                     settings.intake_body_timeout_s)
+            response = _error(408, f"request body not complete within {settings.intake_body_timeout_s:g} s")
+            response.headers["Connection"] = "close"
+            return response
+        except ClientDisconnect:
+            log.info("client disconnected before its request body was complete; nothing recorded")
+            return Response(status_code=400)  # nobody is left to read it
         try:
             verify(settings.webhook_secret, request.headers.get(HEADER), body)
         except SignatureError as error:
@@ -103,6 +125,9 @@ def create_app(
             return _error(409, str(error))
         except JobError as error:
             log.error("ledger unavailable: %s", error)
+            return _error(503, "ledger unavailable, retry later")
+        except OSError as error:  # a full or read-only ledger disk: the client retries, the operator is told
+            log.error("ledger storage unavailable: %s", describe_os_error(error))
             return _error(503, "ledger unavailable, retry later")
         if created:
             await run_in_threadpool(_enqueue, ref)
@@ -139,20 +164,66 @@ def bind(host: str, port: int) -> socket.socket:
     # socket says so, and without it every answer waits ~40 ms on Nagle + delayed ACK
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise AddressInUse(host, port, f"--port {port + 1}") from None
+        raise
     return sock
 
 
-def make_server(app: Starlette, *, log_level: str = "warning") -> uvicorn.Server:
+class _HeaderDeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, plus a deadline for each request's headers (uvicorn has none: a client
+    sending one header byte a second would hold its connection forever)."""
+
+    header_timeout_s = 10.0
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_deadline()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._header_timer is None:
+            self._arm_header_deadline()  # the next request on a kept-alive connection
+
+    def on_headers_complete(self) -> None:
+        self._disarm_header_deadline()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_deadline()
+        super().connection_lost(exc)
+
+    def _arm_header_deadline(self) -> None:
+        self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_too_slow)
+
+    def _disarm_header_deadline(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        log.info("request headers not complete after %.0f s: connection closed", self.header_timeout_s)
+        self.transport.close()
+
+
+def make_server(app: Starlette, *, log_level: str = "warning", header_timeout_s: float = 10.0) -> uvicorn.Server:
+    protocol = type("HeaderDeadlineProtocol", (_HeaderDeadlineProtocol,), {"header_timeout_s": header_timeout_s})
     config = uvicorn.Config(app, log_level=log_level, access_log=False, server_header=False,
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=5, http=protocol)
     return uvicorn.Server(config)
 
 
-def serve(app: Starlette, host: str, port: int, on_ready: Callable[[str], None] | None = None) -> None:
+def serve(app: Starlette, host: str, port: int, on_ready: Callable[[str], None] | None = None, *,
+          header_timeout_s: float = 10.0) -> None:
     """Bind first (so port 0 can be reported), then serve until interrupted."""
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     if on_ready is not None:
         on_ready(f"http://{bound_host}:{bound_port}")
-    make_server(app, log_level="info").run(sockets=[sock])
+    make_server(app, log_level="info", header_timeout_s=header_timeout_s).run(sockets=[sock])

@@ -8,6 +8,7 @@ reloads once the build is fixed. Built files never contain any of this.
 
 from __future__ import annotations
 
+import errno
 import html
 import threading
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from builder.errors import Diagnostic
+from builder.errors import AddressInUse, Diagnostic
 
 LIVE_PREFIX = "/__giftboard/"
 LIVE_SCRIPT_URL = f"{LIVE_PREFIX}live.js"
@@ -198,13 +199,19 @@ class PreviewHandler(SimpleHTTPRequestHandler):
 
 
 def start_preview_server(directory: Path, host: str = "127.0.0.1", port: int = 8000, *,
-                         live: LiveState | None = None) -> ThreadingHTTPServer:
+                         live: LiveState | None = None, how_to_change: str = "") -> ThreadingHTTPServer:
     """Start serving `directory` in a daemon thread; returns the server (its port may have been 0).
 
-    With `live`, HTML pages get the reload script and, while `live.problems` is set, the error page."""
+    With `live`, HTML pages get the reload script and, while `live.problems` is set, the error page.
+    A port another process holds is an AddressInUse naming it and `how_to_change` (default `--port N+1`)."""
     handler_class = type("LivePreviewHandler", (PreviewHandler,), {"live": live})
     handler = partial(handler_class, directory=str(directory))
-    server = ThreadingHTTPServer((host, port), handler)
+    try:
+        server = ThreadingHTTPServer((host, port), handler)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise AddressInUse(host, port, how_to_change or f"--port {port + 1}") from None
+        raise
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="preview-server", daemon=True).start()
     return server
