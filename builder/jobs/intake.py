@@ -99,9 +99,10 @@ def create_app(
         except JobError as error:
             log.warning("%s: recorded, not yet enqueued (%s); reconcile will", ref, error)
 
-    async def post_order(request: Request) -> Response:
+    async def read_body(request: Request) -> bytes | Response:
+        """The whole body, or the answer for a body that is too large, too slow or abandoned."""
         try:
-            body = await _read_limited(request, max_body, settings.intake_body_timeout_s)
+            return await _read_limited(request, max_body, settings.intake_body_timeout_s)
         except BodyTooLarge:
             return _error(413, f"body larger than {max_body} bytes")
         except BodyTooSlow:
@@ -113,6 +114,11 @@ def create_app(
         except ClientDisconnect:
             log.info("client disconnected before its request body was complete; nothing recorded")
             return Response(status_code=400)  # nobody is left to read it
+
+    async def post_order(request: Request) -> Response:
+        body = await read_body(request)
+        if isinstance(body, Response):
+            return body
         try:
             verify(settings.webhook_secret, request.headers.get(HEADER), body)
         except SignatureError as error:
@@ -134,11 +140,10 @@ def create_app(
         headers = {} if created else {"Idempotent-Replayed": "true"}
         return JSONResponse({"ref": ref}, status_code=202, headers=headers)
 
-    async def validate_order(request: Request) -> JSONResponse:
-        try:
-            body = await _read_limited(request, max_body)
-        except BodyTooLarge:
-            return _error(413, f"body larger than {max_body} bytes")
+    async def validate_order(request: Request) -> Response:
+        body = await read_body(request)
+        if isinstance(body, Response):
+            return body
         try:
             verify(settings.webhook_secret, request.headers.get(HEADER), body)
         except SignatureError as error:
