@@ -371,3 +371,73 @@ def test_a_client_that_leaves_mid_body_is_one_info_line(tmp_path: Path, env: dic
     assert len(disconnects) == 1 and disconnects[0].startswith("INFO:")
     assert "Traceback" not in text and "ERROR" not in text
     assert Ledger(tmp_path / "ledger").refs() == []
+
+
+# --- what a killed worker leaves behind --------------------------------------------------------------------
+
+KILLED_AT = {
+    # SIGKILL the real `gift work` process at one point of the real code path, as `kill -9` would
+    "go-live": "import builder.gifts.publisher as p\np._move_into_place = lambda *a, **k: die()\n",
+    "record-rename": "real = os.replace\n"
+                     "os.replace = lambda src, dst, **k: die() if os.path.basename(src).startswith('.ord_') "
+                     "else real(src, dst, **k)\n",
+}
+
+
+def killed_worker(env: dict[str, str], at: str, *args: str) -> subprocess.CompletedProcess[str]:
+    code = ("import os, runpy, signal, sys\n"
+            "def die(): os.kill(os.getpid(), signal.SIGKILL)\n"
+            f"{KILLED_AT[at]}"
+            f"sys.argv = ['builder', *{list(args)!r}]\n"
+            "runpy.run_module('builder', run_name='__main__')\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    return done
+
+
+def test_reconcile_sweeps_what_killed_workers_left_and_spares_a_live_writer(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    ledger, out = tmp_path / "ledger", tmp_path / "site"
+    env.update({"GIFT_LEASE_S": "0.5", "GIFT_RETRY_BASE_S": "0"})  # a timed-out attempt is due again at once
+    first = submitted(env, ledger)
+    killed_worker(env, "go-live", "gift", "work", "--until-idle", "--ref", first, "--ledger", str(ledger),
+                  "--out", str(out))
+    second_order = tmp_path / "second.json"
+    second_order.write_text(ORDER.read_text().replace('"idempotency_key": "', '"idempotency_key": "second-'))
+    second = cli(env, "gift", "submit", str(second_order), "--ledger", str(ledger)).stdout.split()[-1]
+    killed_worker(env, "record-rename", "gift", "work", "--until-idle", "--ref", second, "--ledger", str(ledger),
+                  "--out", str(out))
+    assert [name.startswith(".staging-") for name in leftovers(out)] == [True]
+    assert [name.startswith(f".{second}.json.") for name in leftovers(ledger)] == [True]
+
+    # a live writer: another process holds an idempotency key's lock while its temporary file exists
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nfrom pathlib import Path\nfrom builder.jobs.ledger import Ledger\n"
+         f"book = Ledger(Path({str(ledger)!r}))\n"
+         "with book.key_lock('abc123'):\n"
+         "    (book.keys / '.abc123.json.livewriter.tmp').write_text('{')\n"
+         "    print('ready', flush=True)\n"
+         "    sys.stdin.read()\n"],
+        cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        time.sleep(0.6)  # the killed worker's lease runs out
+        done = cli(env, "gift", "reconcile", "--ledger", str(ledger), "--out", str(out))
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        assert leftovers(out) == []
+        assert leftovers(ledger) == [".abc123.json.livewriter.tmp"]  # in use: kept
+        assert "staging folder" in done.stdout and "left by a killed writer" in done.stdout
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    done = cli(env, "gift", "reconcile", "--ledger", str(ledger), "--out", str(out))
+    assert leftovers(ledger) == []  # its writer is gone now: stale after all
+    # both orders still get their one gift
+    work = cli(env, "gift", "work", "--until-idle", "--ledger", str(ledger), "--out", str(out))
+    assert work.returncode == 0, work.stderr
+    states = {row["ref"]: row["state"] for row in
+              json.loads(cli(env, "gift", "list", "--json", "--ledger", str(ledger)).stdout)}
+    assert states == {first: "published", second: "published"}

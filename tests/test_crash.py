@@ -26,7 +26,8 @@ from tests.test_ledger import fake_parse, order
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDERS = 20
-DEADLINE_S = 45.0
+KILL_ROUNDS = 8  # rounds with SIGKILLs, counted (not timed: a loaded machine only makes each round slower)
+RECOVERY_S = 300.0  # then workers run undisturbed until every order is published: a hang bound, not a target
 
 
 def start_worker(ledger_dir: Path, out_dir: Path, provider: str, env: dict[str, str]) -> subprocess.Popen:
@@ -52,10 +53,9 @@ def test_orders_survive_sigkilled_workers_and_a_flaky_provider(tmp_path: Path) -
 
     provider = FlakyProvider(failure_rate=0.2, max_latency_s=0.4, seed=rng.randrange(1 << 30)).start()
     kills = rounds = 0
-    started = time.monotonic()
     workers: list[subprocess.Popen] = []
     try:
-        while time.monotonic() - started < DEADLINE_S:
+        while rounds < KILL_ROUNDS and not all(ledger.get(ref).state == "published" for ref in refs):
             rounds += 1
             workers = [start_worker(ledger_dir, out_dir, provider.url, env) for _ in range(2)]
             for proc in workers:
@@ -71,8 +71,12 @@ def test_orders_survive_sigkilled_workers_and_a_flaky_provider(tmp_path: Path) -
                 proc.kill()
                 proc.wait(timeout=10)
             reconcile(ledger, settings)
-            if all(ledger.get(ref).state == "published" for ref in refs):
-                break
+        # recovery: the survivors of all that carry on undisturbed until everything is published
+        workers = [start_worker(ledger_dir, out_dir, provider.url, env) for _ in range(2)]
+        recovery_ends = time.monotonic() + RECOVERY_S
+        while not all(ledger.get(ref).state == "published" for ref in refs) and time.monotonic() < recovery_ends:
+            time.sleep(0.2)
+            reconcile(ledger, settings)
     finally:
         for proc in workers:
             if proc.poll() is None:
@@ -112,7 +116,6 @@ def test_orders_survive_sigkilled_workers_and_a_flaky_provider(tmp_path: Path) -
     assert "lease_expired" in reasons
     assert sum(1 for ref in refs for e in ledger.audit(ref) if e.get("from") == "retry_wait") >= len(reasons) - 1
     assert provider.failures > 0
-    assert time.monotonic() - started < 60
 
 
 @pytest.mark.slow
@@ -141,12 +144,12 @@ def test_real_gift_work_processes_survive_sigkill(tmp_path: Path) -> None:
     tokens = {ref: ledger.get(ref).token for ref in refs}
     command = [sys.executable, "-m", "builder", "gift", "work", "--workers", "2", "--ledger", str(ledger_dir),
                "--out", str(out_dir)]
-    started = time.monotonic()
     kills = 0
     procs: list[subprocess.Popen] = []
+    published = lambda: all(ledger.get(ref).state == "published" for ref in refs)  # noqa: E731
     try:
-        for round_no in range(1, 40):
-            if time.monotonic() - started > 50:
+        for round_no in range(1, 7):  # rounds with kills, counted, not timed
+            if published():
                 break
             procs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL) for _ in range(2)]
@@ -160,8 +163,13 @@ def test_real_gift_work_processes_survive_sigkill(tmp_path: Path) -> None:
                 proc.kill()
                 proc.wait(timeout=10)
             reconcile(ledger, settings)
-            if all(ledger.get(ref).state == "published" for ref in refs):
+        # recovery: one undisturbed worker run to idle (bounded only against a hang), then reconcile
+        for _ in range(20):
+            if published():
                 break
+            subprocess.run([*command, "--until-idle"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=RECOVERY_S, check=True)
+            reconcile(ledger, settings)
     finally:
         for proc in procs:
             if proc.poll() is None:

@@ -95,10 +95,11 @@ class GiftService:
                       else rt.ledger.get(ref))
             return summary(record, rt.base_url)
 
-    def reconcile(self) -> ReconcileReport:
-        """Expired leases and due retries back to the queue; re-dispatch on the production queue."""
+    def reconcile(self, out_dir: Path | None = None) -> ReconcileReport:
+        """Expired leases and due retries back to the queue; re-dispatch on the production queue; remove what
+        killed writers left in the ledger and under `out_dir/gifts/`."""
         with runtime(self.ledger_dir, self.settings, message="reconcile") as rt:
-            return reconcile(rt.ledger, rt.settings, dispatcher=rt.dispatcher())
+            return reconcile(rt.ledger, rt.settings, dispatcher=rt.dispatcher(), out_dir=out_dir)
 
     def retry(self, ref: str) -> JobRecord:
         """Support: queue a held or failed order again (and dispatch it on the production queue)."""

@@ -137,7 +137,7 @@ def finish(args: argparse.Namespace) -> int:
 
 
 def reconcile_cmd(args: argparse.Namespace) -> int:
-    report = _service(args).reconcile()
+    report = _service(args).reconcile(args.out)
     for line in report.actions:
         print(line)
     print(f"reconcile: {len(report.actions)} action(s)")
@@ -189,7 +189,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _ledger_flag(p)
     p.set_defaults(run=list_orders)
 
-    p = verbs.add_parser("reconcile", help="expired leases and due retries back to the queue; re-dispatch")
+    p = verbs.add_parser("reconcile", help="expired leases and due retries back to the queue; re-dispatch; "
+                                           "remove what killed workers left")
+    p.add_argument("--out", type=Path, default=Path("site"), metavar="DIR", help="site folder (default site/)")
     _ledger_flag(p)
     p.set_defaults(run=reconcile_cmd)
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import logging
 import random
+import re
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from builder.errors import JobError
 from builder.jobs.dispatch import Dispatcher, DispatchError, dispatch_order
@@ -76,9 +79,11 @@ def reconcile(
     *,
     dispatcher: Dispatcher | None = None,
     rng: random.Random | None = None,
+    out_dir: Path | None = None,
 ) -> ReconcileReport:
     """Settle every order; with a dispatcher (GIFT_QUEUE=github) also re-dispatch queued orders whose
-    run never started, failed to dispatch, or ended (cancelled, timed out) without taking the order."""
+    run never started, failed to dispatch, or ended (cancelled, timed out) without taking the order. Then
+    sweep what killed writers left in the ledger and under `out_dir/gifts/` (see `sweep_leftovers`)."""
     report = ReconcileReport()
     for ref in ledger.refs():
         try:
@@ -97,6 +102,7 @@ def reconcile(
         if needs_dispatch and dispatcher is not None:
             ok = dispatch_order(ledger, ref, dispatcher)
             report.add(ref, "dispatched" if ok else "dispatch failed, still queued")
+    report.actions += sweep_leftovers(ledger, out_dir, ledger.clock())
     return report
 
 
@@ -132,3 +138,61 @@ def _needs_dispatch(record: JobRecord, dispatcher: Dispatcher, settings: JobSett
         return False  # cannot tell: try again on the next reconcile rather than double-dispatch
     # the order is still queued, so a completed run (cancelled, failed, or gone before it claimed) left it
     return run.status == "completed"
+
+
+STALE_UNKNOWN_STAGING_S = 3600.0  # a staging folder whose token no order here has: older than this is stale
+_STAGING_SUFFIX = re.compile(r"-[0-9a-f]{12}$")
+
+
+def sweep_leftovers(ledger: Ledger, out_dir: Path | None, now: float) -> list[str]:
+    """Remove what killed writers left behind, and only that: temporary ledger files whose order (or key) lock
+    nobody holds (every ledger write happens under that lock), and gift staging folders of orders no live
+    attempt is running. Returns one line per removal."""
+    done: list[str] = []
+    for folder, suffix in ((ledger.orders, ".json"), (ledger.envelopes, ".bin"), (ledger.keys, ".json")):
+        for name in sorted({p.name.split(".", 2)[1] for p in folder.glob(f".*{suffix}.*.tmp")}):
+            lock_name = name if name.startswith("ord_") else f"key-{name}"
+            with ledger.try_lock(lock_name) as locked:
+                if not locked:
+                    continue  # a live writer holds it: its temporary file is in use
+                for leftover in folder.glob(f".{name}{suffix}.*.tmp"):
+                    leftover.unlink(missing_ok=True)
+                    done.append(f"{folder.name}/{leftover.name}: removed (left by a killed writer)")
+    if out_dir is not None:
+        done += _sweep_staging(ledger, out_dir, now)
+    return done
+
+
+def _sweep_staging(ledger: Ledger, out_dir: Path, now: float) -> list[str]:
+    from builder.gifts.publisher import GIFTS_DIR, STAGING_PREFIX
+
+    gifts = out_dir / GIFTS_DIR
+    leftovers = sorted(gifts.glob(f"{STAGING_PREFIX}*")) if gifts.is_dir() else []
+    if not leftovers:
+        return []
+    refs_by_token = {record.token: record.ref for record in ledger.records()}
+    done: list[str] = []
+    for staging in leftovers:
+        token = _STAGING_SUFFIX.sub("", staging.name[len(STAGING_PREFIX):])
+        ref = refs_by_token.get(token)
+        if ref is None:
+            try:
+                if now - staging.stat().st_mtime < STALE_UNKNOWN_STAGING_S:
+                    continue  # not an order of this ledger: only age can tell
+            except FileNotFoundError:
+                continue
+            shutil.rmtree(staging, ignore_errors=True)
+            done.append(f"{GIFTS_DIR}/{staging.name}: removed (stale staging folder)")
+            continue
+        with ledger.try_lock(ref) as locked:
+            if not locked:
+                continue  # a takedown or a go-live holds the order right now
+            try:
+                record = ledger.get(ref)
+            except JobError:
+                continue  # unreadable: leave its files for a person to look at
+            if record.state == State.RUNNING and not record.lease_expired(now):
+                continue  # a live attempt is staging its page
+            shutil.rmtree(staging, ignore_errors=True)
+            done.append(f"{ref}: staging folder {staging.name} removed (left by a killed worker)")
+    return done
