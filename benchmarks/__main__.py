@@ -71,13 +71,19 @@ def summary_table(rows: list[list[str]]) -> Table:
     return table
 
 
-def write_results(sections: dict[str, str], summaries: dict[str, list[list[str]]], results: Path) -> Path:
-    """Each bench keeps its last section in results/<name>.md (+ .json for its summary rows); latest.md joins them."""
+def write_results(sections: dict[str, str], summaries: dict[str, list[list[str]]], results: Path,
+                  metrics: dict[str, dict[str, float]] | None = None) -> Path:
+    """Each bench keeps its last section in results/<name>.md (+ .json for its summary rows, + .metrics.json for its
+    named numbers, which gate criteria such as `queue_latency_p95_ms <= 100` read); latest.md joins them."""
     results.mkdir(parents=True, exist_ok=True)
     for name, text in sections.items():
         (results / f"{name}.md").write_text(text, encoding="utf-8")
         (results / f"{name}.json").write_text(json.dumps(summaries.get(name, []), ensure_ascii=False, indent=1)
                                               + "\n", encoding="utf-8")
+        named = (metrics or {}).get(name)
+        if named:
+            (results / f"{name}.metrics.json").write_text(json.dumps(named, sort_keys=True, indent=1) + "\n",
+                                                          encoding="utf-8")
     rows: list[list[str]] = []
     for name in BENCHES:
         path = results / f"{name}.json"
@@ -114,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     budget = quiet_budget()
     sections: dict[str, str] = {}
     summaries: dict[str, list[list[str]]] = {}
+    metrics: dict[str, dict[str, float]] = {}
     for name in names:
         progress.line(f"{TITLES[name]} …")
         waited = time.monotonic()
@@ -124,11 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = section(name, tables, header)
         sections[name] = text
         summaries[name] = [row for table in tables for row in table.summary]
+        metrics[name] = {key: value for table in tables for key, value in table.metrics.items()}
         print(text, flush=True)
     print(summary_table([row for name in names for row in summaries[name]]).render(), flush=True)
     progress.line(f"all done in {time.perf_counter() - started:.0f} s")
     if results is not None:
-        latest = write_results(sections, summaries, results)
+        latest = write_results(sections, summaries, results, metrics)
         progress.line(f"wrote {latest}")
     return 0
 

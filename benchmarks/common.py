@@ -90,12 +90,17 @@ class Table:
     rows: list[Sequence[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     summary: list[list[str]] = field(default_factory=list)  # [measure, value, target, verdict] for the top table
+    metrics: dict[str, float] = field(default_factory=dict)  # named numbers the board's gate criteria can compare
 
     def add(self, *cells: object) -> None:
         self.rows.append([str(cell) for cell in cells])
 
     def headline(self, measure: str, value: str, target: str, verdict: str) -> None:
         self.summary.append([measure, value, target, verdict])
+
+    def metric(self, name: str, value: float) -> None:
+        """A named number (`snake_case_with_unit`), written to results/<bench>.metrics.json for `metric:` criteria."""
+        self.metrics[name] = round(value, 4)
 
     def render(self) -> str:
         widths = [len(c) for c in self.columns]

@@ -246,6 +246,8 @@ def queue_table(progress: Progress, base: Path, env: dict[str, str]) -> Table:
               "< 100 ms", "met" if p95 < QUEUE_P95_TARGET else "MISSED")
     table.headline("local queue latency queued → running (p95)", millis(p95), "< 100 ms",
                    "met" if p95 < QUEUE_P95_TARGET else "MISSED")
+    table.metric("queue_latency_p95_ms", p95 * 1000)
+    table.metric("queue_latency_p50_ms", median(waits) * 1000)
     table.notes.append("queued → running is the ledger's own `queue_wait_s` (claim time minus queued time) with one "
                        "`gift work` process (1 worker thread) already idle; offline providers")
     table.notes += problems

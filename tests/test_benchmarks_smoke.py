@@ -9,6 +9,7 @@ import pytest
 from benchmarks import corpus
 from benchmarks.__main__ import main
 from benchmarks.common import percentile
+from builder.site.gate_metrics import benchmark_metrics
 
 
 def test_corpus_is_deterministic_and_realistic() -> None:
@@ -40,3 +41,7 @@ def test_build_bench_prints_tables_for_a_tiny_corpus(
     assert "peers skipped" in printed
     latest = (tmp_path / "latest.md").read_text(encoding="utf-8")
     assert "## Board build" in latest and "- machine:" in latest
+    # named numbers for the board's gate criteria (`metric: no_change_rebuild_ms < 300`), read as the build reads them
+    named = benchmark_metrics(tmp_path)
+    assert named["no_change_rebuild_ms"].value > 0
+    assert named["no_change_rebuild_ms"].source == (tmp_path / "build.metrics.json").as_posix()
