@@ -158,11 +158,11 @@ def test_retry_after_parsing_edge_cases() -> None:
 
 
 def test_a_slow_chat_api_times_out_as_retryable() -> None:
-    with ChatCompletionsFake(ChatConfig(latency_s=1.0)) as fake:
+    with ChatCompletionsFake(ChatConfig(latency_s=5.0)) as fake:
         started = time.monotonic()
         with pytest.raises(ProviderError) as caught:
             _chat(fake, total_s=0.3).write(BRIEF)
-    assert time.monotonic() - started < 0.9
+    assert time.monotonic() - started < 4.0  # gave up long before the answer (a wide margin for a busy machine)
     assert (caught.value.category, caught.value.retryable) == ("timeout", True)
 
 
