@@ -27,7 +27,17 @@ from urllib.parse import unquote
 from builder.errors import GuardViolation
 from builder.gifts import containers, pii
 from builder.gifts.contracts import Brief, Style
-from builder.gifts.normalise import Reading, Word, digits, fold, fold_with_map, joined_words, read, squash
+from builder.gifts.normalise import (
+    Reading,
+    Word,
+    digits,
+    display_order,
+    fold,
+    fold_with_map,
+    joined_words,
+    read,
+    squash,
+)
 from builder.gifts.order import Order, private_names, private_values
 
 CATEGORIES = ("private_value", "story_copy", "pii_email", "pii_phone", "pii_card", "pii_url")
@@ -52,6 +62,7 @@ class _Needles:
     joined_values: frozenset[str]  # every squashed value, for words joined across separators
     names: tuple[str, ...]  # folded private name parts that are not common words, matched as whole words
     common_names: frozenset[str]  # private name parts that are also common words: matched where used as names
+    ambiguous_names: frozenset[str]  # every name part and squashed value with i and l made one letter
     nearby_names: frozenset[str]  # private name parts that are not words, shown name words: neighbours of names
     phones: tuple[str, ...]  # digits of phone numbers found in private values
     story_grams: frozenset[tuple[str, ...]]
@@ -95,7 +106,7 @@ def minimise(order: Order) -> Brief:
 
 
 def _minimise_story(order: Order) -> str:
-    story = pii.clean(order.story.get_secret_value())
+    story = pii.clean(order.story.get_secret_value(), eager=True)
     for finder in (pii.emails, pii.urls, pii.cards, pii.phones, pii.addresses, pii.long_numbers):
         story = _cut(story, finder(story), "")
     buyer, recipient = order.buyer.name.get_secret_value(), order.recipient.full_name.get_secret_value()
@@ -210,7 +221,8 @@ def _joined_ok(word: Word, reading: Reading) -> bool:
     if not word.joined:
         return True
     pieces = [w for w in reading.words if word.start <= w.start and w.end <= word.end]
-    if any(len(w.skeleton) == 1 for w in pieces):
+    letters = [w.skeleton for w in pieces if len(w.skeleton) == 1]
+    if len(letters) >= 2 or any(letter not in "aio" for letter in letters):  # "K o wal czyk"; not "a dam"
         return True
     gaps = [reading.gap(a, b) for a, b in itertools.pairwise(pieces)]
     if any(set(gap) & _JOINERS for gap in gaps):
@@ -231,7 +243,22 @@ def _name_spans(needles: _Needles, reading: Reading) -> list[tuple[int, int]]:
             spans.append((word.start, word.end))
         elif key in needles.common_names and _used_as_name(word, reading, needles, capitals):
             spans.append((word.start, word.end))
+        elif key.endswith("s") and _family_plural(word, key[:-1], needles, capitals):
+            spans.append((word.start, word.end))
+        elif word.disguised and _i_or_l(key) in needles.ambiguous_names:
+            spans.append((word.start, word.end))  # Cyrillic palochka and its kin: an l or an I, read as either
     return spans
+
+
+def _i_or_l(skeleton: str) -> str:
+    return skeleton.replace("i", "l")
+
+
+def _family_plural(word: Word, name: str, needles: _Needles, capitals_mean_names: bool) -> bool:
+    """A family by its name: "the Whites", "the Kowalczyks' garden"."""
+    if name not in needles.common_names and name not in needles.names:
+        return False
+    return word.possessive or (capitals_mean_names and word.capitalised and not word.sentence_start)
 
 
 # --- checking ---------------------------------------------------------------------------------------------
@@ -315,6 +342,7 @@ def check_bytes(order: Order, data: bytes, where: str, *, boilerplate: frozenset
     if boilerplate and boilerplate.intersection(needles.names):
         needles = _without_names(needles, boilerplate)
     texts, binary = _texts_of(data)
+    texts += [display_order(text) for text in texts if "\u202e" in text]
     for text in texts:
         category = _private_hit(needles, fold(text), binary=binary)
         if category:
@@ -362,15 +390,17 @@ def _pattern_hits(text: str) -> list[str]:
 
 def _text_hit(needles: _Needles, text: str, *, story: bool = True) -> str:
     """Text for a page: private values on its skeleton and on its cleaned form ("at"/"dot" addresses,
-    numbers in words), then names however they are disguised or used."""
-    reading = read(text)
-    cleaned = pii.clean(reading.text)
-    for view in dict.fromkeys((fold(reading.text), fold(cleaned))):
-        category = _private_hit(needles, view, binary=False, story=story)
-        if category:
-            return category
-    if _name_spans(needles, reading):
-        return "private_value"
+    numbers in words), then names however they are disguised or used; text under a right-to-left override is
+    read both as stored (what a copy gives) and as shown."""
+    for shown in dict.fromkeys((text, display_order(text))):
+        reading = read(shown)
+        views = (fold(reading.text), fold(pii.clean(reading.text, eager=True)))
+        for view in dict.fromkeys(views):
+            category = _private_hit(needles, view, binary=False, story=story)
+            if category:
+                return category
+        if _name_spans(needles, reading):
+            return "private_value"
     return ""
 
 
@@ -439,6 +469,7 @@ def _needles_for(values: tuple[str, ...], names: tuple[str, ...], story: str, sh
         joined_values=frozenset(s for s in map(squash, full) if len(s) >= 2),
         names=folded_names,
         common_names=common,
+        ambiguous_names=frozenset(_i_or_l(n) for n in (*all_names, *(squash(v) for v in full)) if len(n) >= 3),
         nearby_names=frozenset(folded_names) | frozenset(shown_words),  # "white rose": two words, not names
         words_text=_alternation(values + folded_names),
         words_binary=_alternation(values + long_names),

@@ -66,9 +66,11 @@ def _ascii_prototype(source: str, target: str) -> str:
     return plain.casefold()
 
 
-def _prototype_of(ch: str, data: dict[str, list[dict[str, str]]]) -> str:
+def _prototype_of(ch: str, data: dict[str, list[dict[str, str]]], *, follow: bool = True) -> str:
     """A letter's ASCII prototype, taken from its capital first so both cases of a letter map alike
-    (confusables.txt maps Cyrillic В to B but в to a small capital)."""
+    (confusables.txt maps Cyrillic В to B but в to a small capital). A letter whose prototype is not ASCII
+    is read through the letters confusable with it once more, and a small capital as its letter (ĸ, ᴋ and κ
+    are one class there, whose capital Κ is K)."""
     upper, lower = ch.upper(), ch.lower()
     for form in (upper, ch, lower):
         if len(form) != 1 or form.isascii():
@@ -77,6 +79,18 @@ def _prototype_of(ch: str, data: dict[str, list[dict[str, str]]]) -> str:
             prototype = _ascii_prototype(form, entry["c"])
             if prototype:
                 return prototype
+    name = unicodedata.name(ch, "")
+    small_capital = re.fullmatch(r"LATIN LETTER SMALL CAPITAL ([A-Z])", name)
+    if small_capital:
+        return small_capital.group(1).lower()
+    if follow:
+        for form in (upper, ch, lower):
+            for entry in data.get(form, ()) if len(form) == 1 else ():
+                other = entry["c"].replace("\u200e", "")
+                if len(other) == 1 and other != ch and not other.isascii():
+                    prototype = _prototype_of(other, data, follow=False)
+                    if prototype:
+                        return prototype
     return ""
 
 
@@ -103,8 +117,7 @@ def _strip_marks(text: str) -> str:
 
 
 def decode_entities(text: str) -> str:
-    """HTML entities decoded, named, decimal and hex, nested ones ("&amp;#64;") too; text under a
-    right-to-left override put in the order it is shown."""
+    """HTML entities decoded, named, decimal and hex, nested ones ("&amp;#64;") too."""
     for _ in range(_MAX_ENTITY_ROUNDS):
         if "&" not in text:
             break
@@ -112,7 +125,7 @@ def decode_entities(text: str) -> str:
         if decoded == text:
             break
         text = decoded
-    return display_order(text)
+    return text
 
 
 _OVERRIDE = re.compile("\u202e([^\u202c\n\u2029]*)")
@@ -129,8 +142,8 @@ def fold(text: str) -> str:
     """The skeleton: what a text looks like, single spaces between words."""
     text = decode_entities(text)
     if not text.isascii():
-        table = _table()
-        text = unicodedata.normalize("NFKC", text).translate(table)
+        table = _table()  # before NFKC too: it turns some look-alikes into other letters (lunate sigma ϲ to ς)
+        text = unicodedata.normalize("NFKC", text.translate(table)).translate(table)
         text = _strip_marks(text.casefold()).translate(table)
     else:
         text = text.casefold()
@@ -143,7 +156,7 @@ def fold_char(ch: str) -> str:
     if ch.isascii():
         return ch.casefold()
     table = _table()
-    piece = unicodedata.normalize("NFKC", ch).translate(table)
+    piece = unicodedata.normalize("NFKC", ch.translate(table)).translate(table)
     return _strip_marks(piece.casefold()).translate(table)
 
 
@@ -231,9 +244,6 @@ def _decode_marked(text: str) -> tuple[str, list[bool]]:
         out.append(text[last:])
         new_marks.extend(marks[last:])
         text, marks = "".join(out), new_marks
-    if "\u202e" in text:
-        shown = display_order(text)
-        return shown, [True] * len(shown)  # an override disguises what it covers
     return text, marks
 
 
@@ -303,7 +313,7 @@ def _possessive(text: str, end: int) -> bool:
                                                       (rest[1] in "sS" and (len(rest) == 2 or not rest[2].isalnum())))
 
 
-def joined_words(reading: Reading, longest: int = 4) -> list[Word]:
+def joined_words(reading: Reading, longest: int = 12) -> list[Word]:
     """Words put together across short separators: runs of single letters ("m a y a", "m-a-y-a", "m_a_y_a"),
     and two to `longest` pieces ("Ex-am-ple", "Exa mple"). Each joined word says how it was joined."""
     words = reading.words
@@ -329,8 +339,9 @@ def joined_words(reading: Reading, longest: int = 4) -> list[Word]:
 
 
 def _joinable(gap: str) -> bool:
-    """Between single letters: up to three separator characters, one space at most, no line break."""
-    return 0 < len(gap) <= _JOINABLE_GAP and "\n" not in gap and sum(ch.isspace() for ch in gap) <= 1
+    """Between single letters: up to three separator characters, one of them not a space ("m - a"), no line
+    break."""
+    return 0 < len(gap) <= _JOINABLE_GAP and "\n" not in gap and len(gap.replace(" ", "")) <= 1
 
 
 def _piece_gap(gap: str) -> bool:

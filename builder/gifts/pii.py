@@ -221,12 +221,12 @@ def _numbers_in_words(text: str) -> str:
     return _NUMBER_RUN.sub(rewrite, text)
 
 
-def _spoken_email(text: str) -> str:
+def _spoken_email(text: str, *, eager: bool) -> str:
     def rewrite(match: re.Match[str]) -> str:
         local, domain = match.group(1), match.group(2)
         spoken_at = not re.search(r"[\(\[\{<@]", match.group())  # a plain " at " between words
         spoken_dot = re.search(r"(?i)[\(\[\{<]|\bdot\b", match.group())
-        if spoken_at and not spoken_dot:
+        if spoken_at and not spoken_dot and not eager:
             return match.group()  # "photos at example.com" is a link; "met at school.Then" a typo
         return ".".join(_DOT_SPLIT.split(local)) + "@" + ".".join(_DOT_SPLIT.split(domain))
 
@@ -240,9 +240,11 @@ def _ascii_digits(text: str) -> str:
     return "".join(str(unicodedata.digit(ch)) if ch.isdecimal() and not ch.isascii() else ch for ch in text)
 
 
-def clean(text: str) -> str:
+def clean(text: str, *, eager: bool = False) -> str:
     """The text with its disguises undone (entities, invisibles, full-width and other-script digits, letters
-    spread by spaces, numbers in words, "at"/"dot" addresses), its script and case kept."""
+    spread by spaces, numbers in words, "at"/"dot" addresses), its script and case kept. `eager` also reads
+    "name at host.example" as an address ("photos at example.com" is a link to the patterns, but compared
+    against the order's own addresses either reading must be caught)."""
     text = _ascii_digits(without_invisibles(decode_entities(text)))
     text = _SPREAD_LETTERS.sub(lambda m: m.group().replace(" ", ""), text)
-    return _spoken_email(_numbers_in_words(text))
+    return _spoken_email(_numbers_in_words(text), eager=eager)
