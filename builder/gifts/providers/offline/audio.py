@@ -1,14 +1,20 @@
 """A real, playable song synthesised locally: a chord progression per genre, a seeded melody, bass and (for
 some genres) a kick drum, 20–40 s of mono 16-bit PCM at 22.05 kHz. Pure Python and fast: each note is one
-period of a waveform repeated by list multiplication, and voices are mixed with `map(operator.add, …)`."""
+period of a waveform repeated by list multiplication, and voices are mixed with `map(operator.add, …)`.
+
+The song follows its lyrics (`song_timing`): a bar of intro, then each stanza in turn (a line a bar, or two
+lines a bar below 100 bpm; the chorus on its own melody), instrumental bars when the words are too few for
+20 s, and a closing chord; stanzas that would run past 40 s are left out of the music."""
 
 from __future__ import annotations
 
 import io
 import math
 import random
+import re
 import wave
 from array import array
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
 from operator import add, mul, rshift
@@ -17,7 +23,6 @@ from builder.gifts.contracts import AudioClip, Brief, Lyrics
 
 KIND = "offline"
 RATE = 22050
-TARGET_SECONDS = 28.0
 TEMPO_BPM = {"slow": 76, "medium": 104, "fast": 132}
 MOOD_ROOT = {"warm": 48, "joyful": 50, "tender": 53, "nostalgic": 45, "playful": 55, "epic": 50}  # MIDI notes
 MINOR_MOODS = {"nostalgic", "epic"}
@@ -33,15 +38,72 @@ HARMONICS = {  # relative strengths of partials: the timbre
 }
 KICK_GENRES = {"pop", "rock", "hip-hop", "country"}
 ENV_BITS = 10
+MIN_SECONDS, MAX_SECONDS = 20.0, 40.0
+_LABEL = re.compile(r"\[([^\[\]]{1,40})\]")
 
 
-def compose_offline_audio(brief: Brief) -> AudioClip:
-    """Deterministic per brief (seed, genre, mood, tempo)."""
+@dataclass(frozen=True)
+class TimedSection:
+    label: str  # "Intro", "Verse 1", "Chorus", …, "Instrumental", "Ending"
+    lines: int  # lyric lines sung over it
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class SongTiming:
+    """Where each stanza of the lyrics falls in the offline song; `duration_s` is the song's exact length."""
+
+    sections: tuple[TimedSection, ...]
+    duration_s: float
+    bpm: int
+
+
+def tempo_bpm(genre: str, tempo: str) -> int:
+    return TEMPO_BPM.get(tempo, 104) - (12 if genre == "lullaby" else 0)
+
+
+def song_timing(genre: str, tempo: str, lyrics_text: str) -> SongTiming:
+    """The arrangement of a song for these lyrics (see the module docstring), in whole bars of 4 beats."""
+    bpm = tempo_bpm(genre, tempo)
+    bar_s = 4 * round(RATE * 60 / bpm) / RATE
+    stanzas = _stanzas(lyrics_text)
+    lines_per_bar = 1 if bpm >= 100 and (2 + sum(n for _, n in stanzas)) * bar_s <= MAX_SECONDS else 2
+    plan: list[tuple[str, int, int]] = [("Intro", 0, 1)]  # (label, lines, bars)
+    for label, lines in stanzas:
+        bars = max(1, math.ceil(lines / lines_per_bar))
+        if (sum(b for _, _, b in plan) + bars + 1) * bar_s > MAX_SECONDS:
+            break  # the rest of the words are not sung
+        plan.append((label, lines, bars))
+    while (sum(b for _, _, b in plan) + 1) * bar_s < MIN_SECONDS:
+        plan.append(("Instrumental", 0, 1))
+    plan.append(("Ending", 0, 1))
+    sections, start = [], 0
+    for label, lines, bars in plan:
+        sections.append(TimedSection(label, lines, start * bar_s, (start + bars) * bar_s))
+        start += bars
+    return SongTiming(tuple(sections), start * bar_s, bpm)
+
+
+def _stanzas(text: str) -> list[tuple[str, int]]:
+    """(label, number of lines) per blank-line-separated stanza."""
+    result = []
+    for number, block in enumerate(re.split(r"\n\s*\n", text.replace("\r", "").strip()), start=1):
+        lines = [line.strip() for line in block.split("\n") if line.strip()]
+        label = f"Stanza {number}"
+        if lines and (match := _LABEL.fullmatch(lines[0])):
+            label, lines = match.group(1).strip(), lines[1:]
+        if lines:
+            result.append((label, len(lines)))
+    return result
+
+
+def compose_offline_audio(brief: Brief, lyrics_text: str = "") -> AudioClip:
+    """Deterministic per brief (seed, genre, mood, tempo) and lyrics (their stanzas set the arrangement)."""
     rng = random.Random(brief.seed)
     genre, mood = brief.style.genre, brief.style.mood
-    bpm = TEMPO_BPM.get(brief.style.tempo, 104) - (12 if genre == "lullaby" else 0)
-    beat = round(RATE * 60 / bpm)
-    bars = max(8, round(TARGET_SECONDS * bpm / 60 / 4))
+    timing = song_timing(genre, brief.style.tempo, lyrics_text)
+    beat = round(RATE * 60 / timing.bpm)
     scale = MINOR if mood in MINOR_MOODS else MAJOR
     root = MOOD_ROOT.get(mood, 48) + rng.choice((0, 2, -3))
     progression = PROGRESSIONS.get(genre, PROGRESSIONS["pop"])
@@ -50,12 +112,15 @@ def compose_offline_audio(brief: Brief) -> AudioClip:
     kick = genre in KICK_GENRES
     rendered: dict[tuple[int, int], list[int]] = {}
     samples: list[int] = []
-    for bar in range(bars - 1):
-        phrase = 0 if (bar // 4) % 3 != 1 else 1  # verse, chorus, verse…
-        key = (phrase, bar % 4)
-        if key not in rendered:
-            rendered[key] = _bar(root, scale, progression[bar % 4], phrases[phrase][bar % 4], harmonics, beat, kick)
-        samples += rendered[key]
+    for section in timing.sections[:-1]:
+        phrase = 1 if section.label.lower().startswith("chorus") else 0  # the chorus has its own melody
+        bars = round((section.end_s - section.start_s) / (4 * beat / RATE))
+        for bar in range(bars):
+            key = (phrase, bar % 4)
+            if key not in rendered:
+                rendered[key] = _bar(root, scale, progression[bar % 4], phrases[phrase][bar % 4], harmonics, beat,
+                                     kick)
+            samples += rendered[key]
     samples += _ending(root, scale, harmonics, beat)
     pcm = array("h", samples)
     buffer = io.BytesIO()
@@ -170,5 +235,5 @@ class OfflineAudio:
 
     def compose(self, brief: Brief, lyrics: Lyrics, *, known_prediction_id: str | None = None,
                 on_prediction_created: object = None) -> AudioClip:
-        del lyrics, known_prediction_id, on_prediction_created  # procedural: no words, no remote job
-        return compose_offline_audio(brief)
+        del known_prediction_id, on_prediction_created  # procedural: no remote job
+        return compose_offline_audio(brief, lyrics.text)

@@ -8,7 +8,7 @@ import random
 from builder.gifts.contracts import Brief, Lyrics
 
 KIND = "offline"
-MODEL = "procedural-lyrics-v1"
+MODEL = "procedural-lyrics-v2"
 
 OCCASION_LINES: dict[str, tuple[str, ...]] = {
     "birthday": (
@@ -120,46 +120,34 @@ CHORUS_HOOKS: dict[str, tuple[str, ...]] = {
     "playful": ("oh {name}, you're the best kind of trouble", "{name}, {name}, spin around"),
     "epic": ("{name}, the world will hear your name", "rise up, {name}, the sky is yours"),
 }
-CLOSERS = (
-    "from {sender}, with all my heart",
-    "{sender} wrote this one for you",
-    "with love from {sender}, always",
-    "signed with a smile, {sender}",
-)
-BRIDGES = (  # varied, so a regeneration can step around a word that happens to be a private surname
-    "and if the night gets long",
-    "and when the road turns cold",
-    "whatever the years may bring",
-    "and if the world forgets to sing",
-    "so when the sky goes grey",
+OUTROS = (  # whole couplets, so the last two lines always read as one thought; varied, so a regeneration can
+    # step around a word that happens to be a private surname
+    ("and if the night gets long", "play this song from {sender}"),
+    ("whatever the years may bring", "{sender} is with you through everything"),
+    ("so when the sky goes grey", "let this song from {sender} play"),
+    ("and if the world goes quiet too", "this song from {sender} is for you"),
+    ("and when the road turns cold", "{sender}'s song is yours to hold"),
 )
 TITLES = ("A Song for {name}", "{name}'s Song", "Here's to {name}", "{Image} ({name})", "For {name}, With Love")
 
 
 def write_offline_lyrics(brief: Brief) -> Lyrics:
-    """Deterministic per brief: the same seed and public fields give the same song."""
+    """Deterministic per brief: the same seed and public fields give the same song. Every line is printed
+    once: two verses, one chorus (two different hook lines around it) and an outro couplet."""
     rng = random.Random(brief.seed)
     name, sender = brief.recipient_display_name, brief.from_display_name
     occasion = list(OCCASION_LINES.get(brief.occasion, OCCASION_LINES["just-because"]))
     images = list(MOOD_IMAGES.get(brief.style.mood, MOOD_IMAGES["warm"]))
     rng.shuffle(occasion)
     rng.shuffle(images)
-    hooks = CHORUS_HOOKS.get(brief.style.mood, CHORUS_HOOKS["warm"])
-    hook = rng.choice(hooks).format(name=name)
-    chorus = [hook, occasion[0], images[0], hook]
-    verse_one = [images[1], occasion[1], images[2], occasion[2]]
-    verse_two = [occasion[3], images[3], occasion[4], images[4]]
-    bridge = [
-        rng.choice(BRIDGES),
-        rng.choice(CLOSERS).format(sender=sender),
-    ]
+    hooks = [hook.format(name=name) for hook in CHORUS_HOOKS.get(brief.style.mood, CHORUS_HOOKS["warm"])]
+    rng.shuffle(hooks)
+    outro = [line.format(sender=sender) for line in rng.choice(OUTROS)]
     sections = [
-        ("Verse 1", verse_one),
-        ("Chorus", chorus),
-        ("Verse 2", verse_two),
-        ("Chorus", chorus),
-        ("Bridge", bridge),
-        ("Chorus", chorus),
+        ("Verse 1", [images[1], occasion[1], images[2], occasion[2]]),
+        ("Chorus", [hooks[0], occasion[0], images[0], hooks[1]]),
+        ("Verse 2", [occasion[3], images[3], occasion[4], images[4]]),
+        ("Outro", outro),
     ]
     text = "\n\n".join(f"[{label}]\n" + "\n".join(_capital(line) for line in lines) for label, lines in sections)
     title = rng.choice(TITLES).format(name=name, Image=_capital(images[0].split(" in ")[0]))
