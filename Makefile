@@ -6,12 +6,28 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint bench build serve clean
+LOCK := requirements-test.lock
+RUNTIME_LOCK := requirements.lock
+# pyproject.toml's [build-system] requires: locked too, so installing the project fetches nothing unpinned
+BUILD_REQUIRES := setuptools>=77
+UV_COMPILE := echo '$(BUILD_REQUIRES)' | $(VENV)/bin/uv pip compile pyproject.toml - --quiet --generate-hashes \
+	--python-version 3.11 --no-header --annotation-style line
 
-$(STAMP): pyproject.toml
+.PHONY: demo test lint lock bench build serve clean
+
+# Installs exactly the locked versions (hash-checked), then the project itself without resolving anything.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+# After changing dependencies in pyproject.toml: re-resolve both locks (the newest versions the ranges admit)
+# and commit them with the change. The runtime lock (the workflows') is constrained to the test lock's versions.
+lock: $(STAMP)
+	$(UV_COMPILE) --extra test -o $(LOCK)
+	$(UV_COMPILE) --constraint $(LOCK) -o $(RUNTIME_LOCK)
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
 	touch $(STAMP)
 
 node_modules/.installed: package.json package-lock.json

@@ -62,7 +62,7 @@ def zizmor_executable() -> str:
             return str(candidate)
     found = shutil.which("zizmor")
     if found is None:
-        missing_tool("zizmor is not installed (pip install -e '.[test]')")
+        missing_tool("zizmor is not installed (make .venv/.installed)")
     return found
 
 
