@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -113,3 +114,20 @@ def test_without_git_the_board_builds_and_history_is_absent(tmp_path: Path,
     assert "Status history" not in (out / "gates/observability/index.html").read_text()
     assert not (out / "archive/changes").exists()
     assert "Board changes" not in (out / "archive/index.html").read_text()
+
+
+def test_a_shallow_clone_shows_the_changes_it_has_and_says_older_ones_are_missing(
+        board_repo: tuple[TestRepository, dict[str, str]], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    repo, shas = board_repo
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", "--depth", "2", f"file://{repo.root}", str(clone)], check=True,
+                   capture_output=True)
+    out = tmp_path / "shallow-site"
+    assert run_cli(capsys, "build", "--content", str(clone / "content"), "--out", str(out),
+                   "--cache-dir", str(tmp_path / "shallow-cache")).code == 0
+    page = (out / "gates/observability/index.html").read_text(encoding="utf-8")
+    assert shas["reopen"][:7] in page
+    assert "added as" not in page  # the shallow boundary is not when the gate was added
+    changes = (out / "archive/changes/index.html").read_text(encoding="utf-8")
+    assert "Older changes are not shown: this build ran on a shallow clone." in changes

@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,9 +51,8 @@ class Served:
         raise AssertionError(f"no line matching {pattern!r} in serve's output: {seen}")
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    content = copy_content(tmp_path)
+@contextmanager
+def serve(tmp_path: Path, content: Path) -> Iterator[Served]:
     out = tmp_path / "site"
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS")}
     process = subprocess.Popen(
@@ -76,6 +76,20 @@ def served(tmp_path: Path) -> Iterator[Served]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    with serve(tmp_path, copy_content(tmp_path)) as running:
+        yield running
+
+
+def fetch(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
 
 
 def test_an_edit_reloads_the_open_page_and_a_broken_build_shows_an_error_page(
@@ -127,3 +141,19 @@ def test_build_output_never_carries_the_reload_script(tmp_path: Path) -> None:
         if path.is_file() and path.suffix in (".html", ".js", ".xml"):
             text = path.read_text(encoding="utf-8", errors="replace")
             assert "__giftboard" not in text and "EventSource" not in text, path
+
+
+def test_serve_starts_on_a_broken_board_with_the_error_page_and_recovers(tmp_path: Path) -> None:
+    content = copy_content(tmp_path)
+    replace_in(content / GATE, "status: planned", "status: someday")
+    with serve(tmp_path, content) as served:
+        status, page = fetch(served.url)
+        assert status == 500 and "The board build is broken" in page
+        assert f"content/{GATE}:3: invalid value for &#x27;status&#x27;" in page
+        assert 'src="/__giftboard/live.js"' in page
+        replace_in(content / GATE, "status: someday", "status: planned")
+        served.wait_for_line(r"changed: rebuilt everything")
+        status, page = fetch(served.url + "gates/observability/")
+        assert status == 200 and "<h1>Observability</h1>" in page
+        assert 'src="/__giftboard/live.js"' in page  # served with the script …
+    assert "__giftboard" not in (served.out / "gates/observability/index.html").read_text()  # … built without it
