@@ -115,7 +115,7 @@ def work_until_idle(ledger: Path, out: Path, env: dict[str, str], cwd: Path, wor
 
 def records(ledger: Path) -> list[Any]:
     """The ledger's job records, read with the project's own Ledger class."""
-    from builder.jobs.ledger import Ledger
+    from builder.jobs.folder_ledger import FolderLedger as Ledger
 
     return Ledger(ledger).records()
 

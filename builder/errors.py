@@ -19,6 +19,9 @@
     └── JobError               ledger and queue problems
         ├── EnvelopeError      an order's encrypted envelope cannot be opened
         ├── IdempotencyConflict an idempotency key was reused for another body
+        ├── LeaseLost          an attempt's fenced write found the order taken by another attempt
+        ├── LedgerUnavailable  the ledger database cannot be reached (restart, network, lock timeout)
+        ├── LedgerSchemaError  the ledger database's schema is not this code's: run `gift migrate`
         └── DispatchError      a workflow dispatch or run lookup failed
 
 A message is safe to show a user: it names fields, files and variables, never private values or secrets.
@@ -158,7 +161,7 @@ class AddressInUse(GiftboardError):
 
 
 class JobError(GiftboardError):
-    """Raised for ledger and queue problems (unknown ref, illegal transition, lost lease, git sync)."""
+    """Raised for ledger and queue problems (unknown ref, illegal transition, lost lease, database)."""
 
 
 class EnvelopeError(JobError):
@@ -166,10 +169,22 @@ class EnvelopeError(JobError):
 
 
 class IdempotencyConflict(JobError):
-    """Raised when an idempotency key is replayed with a different order body."""
+    """Raised when an idempotency key is replayed with a different order body (nothing is recorded)."""
 
     def __init__(self) -> None:
         super().__init__("this idempotency key was already used for a different order")
+
+
+class LeaseLost(JobError):
+    """Raised when an attempt's fenced write finds the order no longer running under its attempt number."""
+
+
+class LedgerUnavailable(JobError):
+    """Raised when the ledger's database cannot be reached or a transaction failed; retrying may succeed."""
+
+
+class LedgerSchemaError(JobError):
+    """Raised when the ledger database's schema is older (or newer) than this code: run `gift migrate`."""
 
 
 class DispatchError(JobError):
@@ -204,6 +219,7 @@ def describe_os_error(error: OSError) -> str:
     where = f" {error.filename}" if error.filename else ""
     hint = _OS_HINTS.get(error.errno or 0, "")
     return f"{error.strerror or error}:{where}" + (f" ({hint})" if hint else "")
+
 
 
 def relative_path(path: Path, root: Path | None = None) -> str:

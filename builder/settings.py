@@ -168,7 +168,7 @@ class Settings:
     providers: ProviderSettings = field(default_factory=ProviderSettings)
     c2pa: C2paSource = field(default_factory=C2paSource)
     envelope_key: str = field(default="", repr=False)  # GIFT_ENVELOPE_KEY (Fernet)
-    ledger_remote: str = field(default="", repr=False)  # GIFT_LEDGER_REMOTE: URLs may carry credentials
+    ledger_url: str = field(default="", repr=False)  # GIFT_LEDGER_URL: a folder or postgresql://… (a password)
     storage: StorageSettings = field(default_factory=StorageSettings)
     gifts_base_url: str = ""  # GIFT_GIFTS_BASE_URL: absolute URLs in status, og:image and og:url
     site_base_url: str = ""  # GIFTBOARD_BASE_URL: the board's URL when site.yaml has none
@@ -237,7 +237,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         providers=providers,
         c2pa=c2pa,
         envelope_key=_text(env, "GIFT_ENVELOPE_KEY"),
-        ledger_remote=env.get("GIFT_LEDGER_REMOTE", ""),
+        ledger_url=_text(env, "GIFT_LEDGER_URL"),
         storage=StorageSettings(
             gifts_url=_text(env, "GIFT_GIFTS_URL"),
             endpoint_url=_http_url(env, "GIFT_S3_ENDPOINT_URL"),

@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from builder.jobs.ledger import Ledger, open_ledger
+from tests.support import missing_tool
 from tests.support.browser import StaticServer, launch_chromium, new_page, serve_directory
+from tests.support.postgres import Cluster, start_cluster
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -56,7 +59,7 @@ def serve_static() -> Iterator[Callable[..., StaticServer]]:
 HOST_ENVIRONMENT = (
     "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_API_URL",
     "GIFTBOARD_BASE_URL", "GIFT_QUEUE", "GIFT_DISPATCH_TOKEN", "GIFT_LYRICS_BASE_URL", "GIFT_LYRICS_API_KEY",
-    "GIFT_AUDIO_BASE_URL", "GIFT_AUDIO_API_KEY", "GIFT_LEDGER_REMOTE", "GIFT_GIFTS_REMOTE",
+    "GIFT_AUDIO_BASE_URL", "GIFT_AUDIO_API_KEY", "GIFT_LEDGER_URL", "GIFT_GIFTS_REMOTE",
     "GIFT_GIFTS_URL", "GIFT_GIFTS_BASE_URL", "GIFT_S3_ENDPOINT_URL", "GIFT_S3_REGION", "GIFT_S3_ACCESS_KEY_ID",
     "GIFT_S3_SECRET_ACCESS_KEY",
 )
@@ -71,3 +74,35 @@ def hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     for name in HOST_ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL cluster for the session (a failure under CI=true when none is installed)."""
+    try:
+        cluster = start_cluster()
+    except FileNotFoundError as error:
+        missing_tool(str(error))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["folder", "postgres"])
+def ledger_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a test's ledger lives: a folder, or a fresh database on the latest schema (every ledger, worker,
+    reconcile, intake and crash test runs against both backends)."""
+    if request.param == "folder":
+        return str(tmp_path / "ledger")
+    cluster: Cluster = request.getfixturevalue("postgres_cluster")
+    return cluster.new_database()
+
+
+@pytest.fixture
+def ledger(ledger_location: str) -> Iterator[Ledger]:
+    opened = open_ledger(ledger_location)
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from builder.jobs.ledger import Ledger
+from builder.jobs.folder_ledger import FolderLedger as Ledger
 from builder.jobs.states import State
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -414,8 +414,9 @@ def test_reconcile_sweeps_what_killed_workers_left_and_spares_a_live_writer(
 
     # a live writer: another process holds an idempotency key's lock while its temporary file exists
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys\nfrom pathlib import Path\nfrom builder.jobs.ledger import Ledger\n"
-         f"book = Ledger(Path({str(ledger)!r}))\n"
+        [sys.executable, "-c", "import sys\nfrom pathlib import Path\n"
+         "from builder.jobs.folder_ledger import FolderLedger\n"
+         f"book = FolderLedger(Path({str(ledger)!r}))\n"
          "with book.key_lock('abc123'):\n"
          "    (book.keys / '.abc123.json.livewriter.tmp').write_text('{')\n"
          "    print('ready', flush=True)\n"

@@ -18,7 +18,8 @@ from cryptography.fernet import Fernet
 
 from builder.jobs.accept import accept_order
 from builder.jobs.envelope import load_envelope
-from builder.jobs.ledger import JobRecord, Ledger
+from builder.jobs.folder_ledger import FolderLedger as Ledger
+from builder.jobs.ledger import JobRecord
 from builder.jobs.reconcile import reconcile
 from builder.jobs.settings import load_settings
 from tests.fakes.flaky_provider import FlakyProvider

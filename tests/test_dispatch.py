@@ -13,8 +13,8 @@ from cryptography.fernet import Fernet
 from builder.errors import ConfigError
 from builder.jobs.dispatch import GitHubDispatcher, dispatch_order
 from builder.jobs.envelope import Envelope
+from builder.jobs.folder_ledger import FolderLedger as Ledger
 from builder.jobs.intake import create_app
-from builder.jobs.ledger import Ledger
 from builder.jobs.reconcile import reconcile
 from builder.jobs.settings import JobSettings, load_settings
 from builder.jobs.signature import HEADER, sign

@@ -17,7 +17,7 @@ from cryptography.fernet import Fernet
 from builder.cli import main
 from builder.errors import GuardViolation
 from builder.jobs.envelope import load_envelope
-from builder.jobs.ledger import Ledger
+from builder.jobs.folder_ledger import FolderLedger as Ledger
 from builder.jobs.settings import JobSettings
 from builder.jobs.worker import Worker
 from tests.fakes.job_processor import publish_page

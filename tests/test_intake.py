@@ -19,6 +19,8 @@ from builder.jobs.ledger import Ledger
 from builder.jobs.settings import JobSettings
 from builder.jobs.signature import HEADER, sign
 from tests.fakes.intake_server import running
+from tests.support.ledgers import nothing_recorded as recorded_nothing
+from tests.support.ledgers import refs, stored_bytes
 from tests.test_ledger import fake_parse
 
 SECRET = "whsec_test_secret"
@@ -37,11 +39,6 @@ def headers(raw: bytes, key: str | None = "pay_1", *, t: int | None = None, secr
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(tmp_path / "ledger")
-
-
-@pytest.fixture
 def url(ledger: Ledger) -> Iterator[str]:
     settings = JobSettings(webhook_secret=SECRET)
     app = create_app(ledger, Envelope(Fernet.generate_key()), settings, parse=fake_parse, max_body=10 * 1024 * 1024)
@@ -54,7 +51,7 @@ def post(url: str, raw: bytes, hdrs: dict) -> httpx.Response:
 
 
 def nothing_recorded(ledger: Ledger) -> bool:
-    return not ledger.refs() and not any(ledger.envelopes.iterdir()) and not any(ledger.keys.iterdir())
+    return recorded_nothing(ledger)
 
 
 def test_healthz(url: str) -> None:
@@ -76,7 +73,7 @@ def test_replay_of_the_key_returns_the_same_ref(url: str, ledger: Ledger) -> Non
     again = post(url, raw, headers(raw))
     assert again.status_code == 202 and again.json()["ref"] == first
     assert again.headers["Idempotent-Replayed"] == "true"
-    assert ledger.refs() == [first]
+    assert refs(ledger) == [first]
 
 
 def test_same_key_with_a_different_body_is_409(url: str, ledger: Ledger) -> None:
@@ -85,7 +82,7 @@ def test_same_key_with_a_different_body_is_409(url: str, ledger: Ledger) -> None
     other = body(story="something else entirely")
     response = post(url, other, headers(other))
     assert response.status_code == 409
-    assert len(ledger.refs()) == 1
+    assert len(refs(ledger)) == 1
 
 
 @pytest.mark.parametrize(
@@ -150,12 +147,12 @@ def test_fifty_concurrent_replays_of_one_key_make_one_order(url: str, ledger: Le
         responses = list(pool.map(lambda _: post(url, raw, headers(raw, key="pay_race")), range(50)))
     assert {r.status_code for r in responses} == {202}
     assert len({r.json()["ref"] for r in responses}) == 1
-    assert len(ledger.refs()) == 1
+    assert len(refs(ledger)) == 1
     assert sum(1 for r in responses if "Idempotent-Replayed" not in r.headers) == 1
-    assert STORY.encode() not in b"".join(p.read_bytes() for p in ledger.orders.iterdir())
+    assert STORY.encode() not in stored_bytes(ledger)
 
 
-def test_intake_serve_command_over_real_http(tmp_path: Path) -> None:
+def test_intake_serve_command_over_real_http(tmp_path: Path, ledger_location: str) -> None:
     import os
     import subprocess
     import sys
@@ -163,7 +160,7 @@ def test_intake_serve_command_over_real_http(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIFT_")}
     env.update({"GIFT_ENVELOPE_KEY": Fernet.generate_key().decode(), "PYTHONPATH": str(root)})
-    command = [sys.executable, "-m", "builder", "intake", "serve", "--port", "0", "--ledger", str(tmp_path / "l")]
+    command = [sys.executable, "-m", "builder", "intake", "serve", "--port", "0", "--ledger", ledger_location]
     refused = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and "GIFT_WEBHOOK_SECRET" in refused.stderr
 

@@ -1,4 +1,5 @@
-"""Ledger records, audit, envelopes, idempotent accept and the retry policy."""
+"""Ledger records, audit, envelopes, idempotent accept and the retry policy, on both backends (the `ledger`
+fixture is parametrised: a folder and a fresh PostgreSQL database); folder internals on the folder alone."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from cryptography.fernet import Fernet
 from builder.errors import ConfigError, JobError, OrderError
 from builder.jobs.accept import IdempotencyConflict, accept_order
 from builder.jobs.envelope import Envelope, load_envelope
+from builder.jobs.folder_ledger import FolderLedger
 from builder.jobs.ledger import JobRecord, Ledger
 from builder.jobs.retry import backoff_delay, retry_delay
 from builder.jobs.settings import JobSettings, load_settings
 from builder.jobs.states import State
+from tests.support.ledgers import nothing_recorded, refs, stored_bytes
 
 PRIVATE = "Maya Example lives at 12 Secret Lane"
 
@@ -37,8 +40,8 @@ def order(key: str = "pay_1", story: str = PRIVATE) -> bytes:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(tmp_path / "ledger")
+def folder(tmp_path: Path) -> FolderLedger:
+    return FolderLedger(tmp_path / "ledger")
 
 
 @pytest.fixture
@@ -46,9 +49,8 @@ def envelope() -> Envelope:
     return Envelope(Fernet.generate_key())
 
 
-def all_ledger_bytes(ledger: Ledger, *, skip_envelopes: bool = True) -> bytes:
-    files = [p for p in ledger.root.rglob("*") if p.is_file()]
-    return b"".join(p.read_bytes() for p in files if not (skip_envelopes and p.parent == ledger.envelopes))
+def all_ledger_bytes(ledger: Ledger) -> bytes:
+    return stored_bytes(ledger)
 
 
 def test_accept_records_a_queued_pii_free_order(ledger: Ledger, envelope: Envelope) -> None:
@@ -68,28 +70,27 @@ def test_same_key_same_body_returns_the_same_ref(ledger: Ledger, envelope: Envel
     reformatted = json.dumps(json.loads(order()), indent=2).encode()
     second = accept_order(reformatted, ledger=ledger, envelope=envelope, parse=fake_parse)
     assert second == (first[0], False)
-    assert ledger.refs() == [first[0]]
+    assert refs(ledger) == [first[0]]
 
 
 def test_same_key_different_body_conflicts_and_records_nothing(ledger: Ledger, envelope: Envelope) -> None:
     accept_order(order(), ledger=ledger, envelope=envelope, parse=fake_parse)
     with pytest.raises(IdempotencyConflict):
         accept_order(order(story="another"), ledger=ledger, envelope=envelope, parse=fake_parse)
-    assert len(ledger.refs()) == 1
+    assert len(refs(ledger)) == 1
 
 
 def test_invalid_order_records_nothing(ledger: Ledger, envelope: Envelope) -> None:
     with pytest.raises(OrderError):
         accept_order(b'{"story": "x"}', ledger=ledger, envelope=envelope, parse=fake_parse)
-    assert ledger.refs() == []
-    assert not any(ledger.envelopes.iterdir())
+    assert nothing_recorded(ledger)
 
 
-def test_replay_repairs_an_accept_interrupted_after_the_index(ledger: Ledger, envelope: Envelope) -> None:
-    ref, _ = accept_order(order(), ledger=ledger, envelope=envelope, parse=fake_parse)
-    ledger.record_path(ref).unlink()  # as if killed right after the index entry
-    assert accept_order(order(), ledger=ledger, envelope=envelope, parse=fake_parse) == (ref, False)
-    assert ledger.get(ref).state == State.QUEUED
+def test_replay_repairs_an_accept_interrupted_after_the_index(folder: FolderLedger, envelope: Envelope) -> None:
+    ref, _ = accept_order(order(), ledger=folder, envelope=envelope, parse=fake_parse)
+    folder.record_path(ref).unlink()  # as if killed right after the index entry
+    assert accept_order(order(), ledger=folder, envelope=envelope, parse=fake_parse) == (ref, False)
+    assert folder.get(ref).state == State.QUEUED
 
 
 def test_illegal_transition_through_the_ledger_raises_and_changes_nothing(
@@ -97,33 +98,34 @@ def test_illegal_transition_through_the_ledger_raises_and_changes_nothing(
 ) -> None:
     ref, _ = accept_order(order(), ledger=ledger, envelope=envelope, parse=fake_parse)
     record = ledger.get(ref)
-    with pytest.raises(JobError, match="illegal transition queued → published"):
-        ledger.transition(record, State.PUBLISHED)
+    with pytest.raises(JobError, match="illegal transition queued → published"), ledger.owned(ref) as owned:
+        owned.transition(State.PUBLISHED)
     assert ledger.get(ref) == record
     assert len(ledger.audit(ref)) == 2
-    with pytest.raises(JobError):
-        ledger.update(record, state="published")
+    with pytest.raises(JobError), ledger.owned(ref) as owned:
+        owned.update(state="published")
+    assert ledger.get(ref) == record
 
 
-def test_records_round_trip_and_reject_corruption(ledger: Ledger, envelope: Envelope) -> None:
-    ref, _ = accept_order(order(), ledger=ledger, envelope=envelope, parse=fake_parse)
-    assert JobRecord.from_json(ledger.get(ref).to_json()) == ledger.get(ref)
-    ledger.record_path(ref).write_text("{ half")
+def test_records_round_trip_and_reject_corruption(folder: FolderLedger, envelope: Envelope) -> None:
+    ref, _ = accept_order(order(), ledger=folder, envelope=envelope, parse=fake_parse)
+    assert JobRecord.from_json(folder.get(ref).to_json()) == folder.get(ref)
+    folder.record_path(ref).write_text("{ half")
     with pytest.raises(JobError, match="corrupt"):
-        ledger.get(ref)
+        folder.get(ref)
 
 
-def test_atomic_writes_leave_no_temp_files(ledger: Ledger, envelope: Envelope) -> None:
+def test_atomic_writes_leave_no_temp_files(folder: FolderLedger, envelope: Envelope) -> None:
     for n in range(5):
-        accept_order(order(f"pay_{n}"), ledger=ledger, envelope=envelope, parse=fake_parse)
-    assert not [p for p in ledger.root.rglob(".*.tmp")]
+        accept_order(order(f"pay_{n}"), ledger=folder, envelope=envelope, parse=fake_parse)
+    assert not [p for p in folder.root.rglob(".*.tmp")]
 
 
-def test_torn_audit_line_is_skipped(ledger: Ledger, envelope: Envelope) -> None:
-    ref, _ = accept_order(order(), ledger=ledger, envelope=envelope, parse=fake_parse)
-    with ledger.audit_path(ref).open("a") as handle:
+def test_torn_audit_line_is_skipped(folder: FolderLedger, envelope: Envelope) -> None:
+    ref, _ = accept_order(order(), ledger=folder, envelope=envelope, parse=fake_parse)
+    with folder.audit_path(ref).open("a") as handle:
         handle.write('{"time": "2026-')
-    assert len(ledger.audit(ref)) == 2
+    assert len(folder.audit(ref)) == 2
 
 
 def test_unknown_ref_and_path_tricks_are_refused(ledger: Ledger) -> None:
@@ -171,8 +173,9 @@ def test_backoff_has_full_jitter_a_cap_and_respects_retry_after() -> None:
 
 
 def test_audit_line_of_a_transition_cut_off_by_a_crash_is_marked_aborted(
-    ledger: Ledger, envelope: Envelope
+    folder: FolderLedger, envelope: Envelope
 ) -> None:
+    ledger = folder
     ref, _ = accept_order(order(), ledger=ledger, envelope=envelope, parse=fake_parse)
     record = ledger.get(ref)
     running = ledger.transition(record, State.RUNNING, attempts=1)
@@ -184,3 +187,40 @@ def test_audit_line_of_a_transition_cut_off_by_a_crash_is_marked_aborted(
     assert [e["to"] for e in ledger.audit(ref)] == ["received", "queued", "running", "retry_wait"]
     raw = ledger.audit(ref, include_aborted=True)
     assert [(e["to"], e.get("aborted", False)) for e in raw][-2:] == [("published", True), ("retry_wait", False)]
+
+
+def test_concurrent_accepts_of_one_key_make_one_order_with_one_envelope(ledger: Ledger, envelope: Envelope) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda _: accept_order(order(), ledger=ledger, envelope=envelope, parse=fake_parse),
+                                range(48)))
+    assert len({ref for ref, _ in answers}) == 1
+    assert sum(created for _, created in answers) == 1
+    (ref,) = refs(ledger)
+    assert envelope.open(ledger.read_envelope(ref)) == order()
+    assert [(e["from"], e["to"]) for e in ledger.audit(ref)] == [("", "received"), ("received", "queued")]
+
+
+def test_owned_with_an_attempt_is_fenced_by_the_attempt_number(ledger: Ledger, envelope: Envelope) -> None:
+    from builder.errors import LeaseLost
+
+    ref, _ = accept_order(order(), ledger=ledger, envelope=envelope, parse=fake_parse)
+    with ledger.owned(ref) as owned:
+        owned.transition(State.RUNNING, attempts=1, lease_expires_at=ledger.clock() + 60)
+    with ledger.owned(ref, 1) as owned:
+        owned.update(lease_expires_at=ledger.clock() + 120)
+    with ledger.owned(ref) as owned:  # reclaimed: attempt 1 timed out, attempt 2 runs
+        owned.transition(State.RETRY_WAIT, reason="lease_expired")
+        owned.transition(State.QUEUED, reason="retry_due")
+        owned.transition(State.RUNNING, attempts=2)
+    before = ledger.get(ref)
+    with pytest.raises(LeaseLost), ledger.owned(ref, 1) as owned:
+        owned.update(prediction_id="stale")
+    assert ledger.get(ref) == before
+
+
+def test_the_outbox_and_the_order_are_written_together(ledger: Ledger, envelope: Envelope) -> None:
+    ref, _ = accept_order(order(), ledger=ledger, envelope=envelope, parse=fake_parse)
+    record = ledger.get(ref)
+    assert record.dispatches == 0 and ref in ledger.reconcile_candidates(ledger.clock(), include_queued=True)

@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet
 
 from builder.app.board import board_site
 from builder.cli import main
-from builder.jobs.ledger import Ledger
+from builder.jobs.folder_ledger import FolderLedger as Ledger
 from builder.ops.metrics import percentile, summarise_ledger
 from builder.site.build import BuildOptions
 from tests.board_fixtures import copy_content

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,13 +180,30 @@ def test_a_refused_scan_or_owner_check_publishes_nothing(backend: Backend) -> No
         backend.publisher.publish(token, {**MEDIA, "index.html": b"a leak"}, scan=refuse)
     assert backend.stored(token) == []
 
-    def lost_lease() -> None:
+    @contextmanager
+    def lost_lease() -> Iterator[None]:
         raise JobError("lease lost")
+        yield
 
     with pytest.raises(JobError):
-        backend.publisher.publish(token, {**MEDIA, "index.html": b"page"}, before_swap=lost_lease)
+        backend.publisher.publish(token, {**MEDIA, "index.html": b"page"}, go_live=lost_lease)
     assert backend.stored(token) == []  # the media staged for it are gone again
     assert backend.get(token, "index.html")[0] == 404
+
+
+def test_the_page_goes_live_inside_the_workers_ownership_of_the_order(backend: Backend) -> None:
+    """`go_live` wraps exactly the step that makes the page visible: not visible on entry, visible on exit."""
+    token = new_gift_token()
+    seen: list[int] = []
+
+    @contextmanager
+    def owned() -> Iterator[None]:
+        seen.append(backend.get(token, "index.html")[0])
+        yield
+        seen.append(backend.get(token, "index.html")[0])
+
+    backend.publisher.publish(token, {**MEDIA, "index.html": b"page"}, go_live=owned)
+    assert seen == [404, 200]
 
 
 def test_go_live_is_one_call_that_a_caller_can_wrap(backend: Backend) -> None:

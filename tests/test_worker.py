@@ -1,4 +1,5 @@
-"""Workers: atomic claims, leases renewed and reclaimed, audited retries, holds and permanent failures."""
+"""Workers: atomic claims, leases renewed and reclaimed, fenced writes, audited retries, holds and permanent
+failures, on both ledger backends (the `ledger` fixture)."""
 
 from __future__ import annotations
 
@@ -22,15 +23,11 @@ from builder.jobs.states import State
 from builder.jobs.worker import JobContext, Worker
 from tests.fakes.flaky_provider import FlakyProvider
 from tests.fakes.job_processor import HttpProcessor, publish_page
+from tests.support.ledgers import has_envelope, stored_bytes
 from tests.test_ledger import fake_parse, order
 
 # zero backoff: retries are due at once, so --until-idle (which never waits for later retries) runs them
 FAST = JobSettings(lease_s=1.0, retry_base_s=0.0, retry_cap_s=0.0, max_attempts=4)
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(tmp_path / "ledger")
 
 
 @pytest.fixture
@@ -52,6 +49,15 @@ def worker(ledger: Ledger, envelope: Envelope, processor, tmp_path: Path, settin
     return Worker(ledger, envelope, processor, settings, tmp_path / "site", rng=random.Random(1), **kwargs)
 
 
+def reclaim(ledger: Ledger, ref: str) -> None:
+    """What reconcile does to an expired lease, and another worker after it: attempt N+1 now runs."""
+    with ledger.owned(ref) as held:
+        held.transition(State.RETRY_WAIT, reason="lease_expired")
+        held.transition(State.QUEUED, reason="retry_due")
+        held.transition(State.RUNNING, attempts=held.record.attempts + 1, lease_owner="another-worker",
+                        lease_expires_at=ledger.clock() + 60)
+
+
 def transitions(ledger: Ledger, ref: str) -> list[tuple[str, str]]:
     return [(e["from"], e["to"]) for e in ledger.audit(ref) if "to" in e]
 
@@ -66,7 +72,7 @@ def test_worker_publishes_each_order_once_and_deletes_the_envelope(
         record = ledger.get(ref)
         assert (record.state, record.attempts, record.url) == ("published", 1, f"gifts/{record.token}/")
         assert (tmp_path / "site" / record.url / "index.html").exists()
-        assert not ledger.envelope_path(ref).exists()
+        assert not has_envelope(ledger, ref)
         assert "queue_wait_s" in record.timings and "end_to_end_s" in record.timings
 
 
@@ -153,7 +159,7 @@ def test_unexpected_exception_is_a_categorised_retry_without_its_text(
     w = worker(ledger, envelope, buggy, tmp_path)
     w.step()
     assert ledger.get(ref).reason == "internal_ValueError"
-    assert b"Secret Lane" not in b"".join(p.read_bytes() for p in ledger.audits.iterdir())
+    assert b"Secret Lane" not in stored_bytes(ledger)
 
 
 def test_two_workers_never_run_one_order(ledger: Ledger, envelope: Envelope, tmp_path: Path) -> None:
@@ -229,9 +235,8 @@ def test_a_worker_that_lost_its_lease_records_nothing(ledger: Ledger, envelope: 
     assert claimed is not None
     time.sleep(0.3)
     worker(ledger, envelope, publishing, tmp_path, settings).run(until_idle=True, poll_s=0.01)
-    from builder.jobs.worker import LeaseKeeper, Outcome
-    keeper = LeaseKeeper(ledger, claimed, "paused", 0.2)
-    assert slow._finish(claimed, keeper, Outcome(State.FAILED, reason="x"), 0.1) == "lease_lost"
+    from builder.jobs.worker import Outcome
+    assert slow._finish(claimed, Outcome(State.FAILED, reason="x"), 0.1) == "lease_lost"
     assert ledger.get(ref).state == "published"
     assert len(list((tmp_path / "site" / "gifts").iterdir())) == 1
 
@@ -243,8 +248,8 @@ def test_support_retry_requeues_held_orders(ledger: Ledger, envelope: Envelope, 
         raise GuardViolation("verbatim_story")
 
     worker(ledger, envelope, hold, tmp_path).run(until_idle=True, poll_s=0.01)
-    with ledger.lock(ref):
-        ledger.transition(ledger.get(ref), State.QUEUED, reason="support_retry")
+    with ledger.owned(ref) as held:
+        held.transition(State.QUEUED, reason="support_retry")
     worker(ledger, envelope, publishing, tmp_path).run(until_idle=True, poll_s=0.01)
     assert ledger.get(ref).state == "published"
 
@@ -304,18 +309,18 @@ def test_real_pipeline_with_a_leaky_provider_holds_the_order_and_leaks_nothing(
     record = ledger.get(ref)
     assert record.state == "held" and record.reason
     assert not (tmp_path / "site" / "gifts").exists() or not any((tmp_path / "site" / "gifts").iterdir())
-    assert ledger.envelope_path(ref).exists()  # kept for support's review and `gift retry`
+    assert has_envelope(ledger, ref)  # kept for support's review and `gift retry`
     seen = (caplog.text + json.dumps(status_view(ledger, ref)) + "".join(capsys.readouterr())).casefold()
-    stored = b"".join(p.read_bytes() for p in ledger.root.rglob("*") if p.is_file() and p.parent != ledger.envelopes)
+    stored = stored_bytes(ledger)
     for secret in PRIVATE:
         assert secret.casefold() not in seen
         assert secret.encode() not in stored
 
 
-def test_a_failed_git_sync_is_retried_but_an_unreadable_envelope_fails(
+def test_a_ledger_error_is_retried_but_an_unreadable_envelope_fails(
     ledger: Ledger, envelope: Envelope, tmp_path: Path
 ) -> None:
-    """A JobError from the ledger or git (a push rejected, a lock busy) is transient; only an envelope that
+    """A JobError from the ledger (a lock busy, the database restarting) is transient; only an envelope that
     cannot be opened is final."""
     sync_ref, envelope_ref = submit(ledger, envelope, 2)
     calls: dict[str, int] = {}
@@ -323,7 +328,7 @@ def test_a_failed_git_sync_is_retried_but_an_unreadable_envelope_fails(
     def processor(context: JobContext) -> PublishedGift:
         calls[context.ref] = calls.get(context.ref, 0) + 1
         if context.ref == sync_ref and calls[context.ref] == 1:
-            raise JobError("git push failed on main: rejected")
+            raise JobError("ledger lock busy")
         if context.ref == envelope_ref:
             raise EnvelopeError("envelope cannot be opened with this GIFT_ENVELOPE_KEY")
         return publishing(context)
@@ -347,14 +352,64 @@ def test_an_attempt_that_lost_its_lease_does_not_swap_its_page_in(
     out = tmp_path / "site"
 
     def slow_processor(context: JobContext) -> PublishedGift:
-        with ledger.lock(context.ref):  # what reconcile does to an expired lease, and another worker after it
-            record = ledger.get(context.ref)
-            ledger.update(record, lease_owner="another-worker")
-        return LocalPublisher(out).publish(context.token, {"index.html": b"<p>stale</p>"},
-                                           before_swap=context.ensure_owner)
+        reclaim(ledger, context.ref)
+        return LocalPublisher(out).publish(context.token, {"index.html": b"<p>stale</p>"}, go_live=context.go_live)
 
     worker(ledger, envelope, slow_processor, tmp_path).step()
     gifts = out / "gifts"
     # no page, no staging folder left behind: only the gifts folder's own (token-free) page
     assert not gifts.exists() or [p.name for p in gifts.iterdir()] == ["index.html"]
     assert any(e.get("event") == "lease_lost" for e in ledger.audit(ref))
+
+
+def test_a_reclaimed_attempt_can_neither_publish_nor_change_the_order_and_stops(
+    ledger: Ledger, envelope: Envelope, tmp_path: Path
+) -> None:
+    """Attempt 1's lease ran out and attempt 2 took the order: every write attempt 1 still makes is fenced by
+    its attempt number and changes nothing (renewal, provider id, going live, its outcome); it stops."""
+    from builder.errors import LeaseLost
+    from builder.gifts.publisher import LocalPublisher
+
+    (ref,) = submit(ledger, envelope)
+    out = tmp_path / "site"
+    settings = JobSettings(lease_s=0.3, retry_base_s=0.0, retry_cap_s=0.0, max_attempts=5)
+    stale = worker(ledger, envelope, publishing, tmp_path, settings, owner="stale")
+    claimed = stale.claim()
+    assert claimed is not None and claimed.attempts == 1
+    time.sleep(0.35)  # the lease runs out without a renewal
+    assert any("lease expired" in line for line in reconcile(ledger, settings).actions)
+    taken = worker(ledger, envelope, publishing, tmp_path, settings, owner="other").claim()
+    assert taken is not None and taken.attempts == 2
+    before = ledger.get(ref)
+    audit_before = ledger.audit(ref)
+
+    attempts: list[str] = []
+    for write in ("renew", "prediction", "go_live", "finish"):
+        try:
+            with ledger.owned(ref, claimed.attempts) as held:
+                if write == "renew":
+                    held.update(lease_expires_at=ledger.clock() + 100)
+                elif write == "prediction":
+                    held.update(prediction_id="pred_stale")
+                elif write == "go_live":
+                    LocalPublisher(out).publish(claimed.token, {"index.html": b"<p>stale</p>"})
+                else:
+                    held.transition(State.PUBLISHED, url="gifts/x/")
+        except LeaseLost:
+            attempts.append(write)
+    assert attempts == ["renew", "prediction", "go_live", "finish"]
+    assert ledger.get(ref) == before and ledger.audit(ref) == audit_before
+    assert not (out / "gifts" / claimed.token).exists()
+
+    # the worker's own path: its processor gets to the page's go-live step and is refused; it records nothing
+    def late(context: JobContext) -> PublishedGift:
+        return LocalPublisher(out).publish(context.token, {"index.html": b"<p>stale</p>"}, go_live=context.go_live)
+
+    stale.processor = late
+    assert stale.process(claimed) == "lease_lost"
+    after = ledger.get(ref)
+    assert (after.state, after.attempts, after.lease_owner, after.prediction_id) == ("running", 2, "other", "")
+    assert not (out / "gifts" / claimed.token).exists()
+    assert [e for e in ledger.audit(ref) if e not in audit_before] == [
+        {k: v for k, v in e.items()} for e in ledger.audit(ref) if e.get("event") == "lease_lost"
+    ]

@@ -1,10 +1,10 @@
 """The gift service: every gift operation the CLI, the HTTP intake and the demo perform, in one place.
 
-Each call opens the ledger for the configured backend (pulling the ledger branch first in production), does
-its work and pushes what changed. Results are data (refs, records, views, summaries); printing them is the
+Each call opens the ledger for the configured backend (`--ledger`, GIFT_LEDGER_URL: a folder or PostgreSQL),
+does its work and closes it. Results are data (refs, records, views, summaries); printing them is the
 caller's job. Nothing here parses arguments or prints.
 
-    service = GiftService(settings, ledger_dir)
+    service = GiftService(settings, ledger)    # a folder, a postgresql:// URL, or None for GIFT_LEDGER_URL
     submission = service.submit(raw)           # OrderError on an invalid order
     summary = service.work(out_dir, until_idle=True)
     view = service.status(submission.ref)
@@ -21,15 +21,14 @@ from builder.errors import ConfigError
 from builder.gifts.contracts import PublishedGift
 from builder.jobs.accept import accept_order
 from builder.jobs.dispatch import dispatch_order
-from builder.jobs.ledger import JobRecord
+from builder.jobs.ledger import JobRecord, is_database_url
 from builder.jobs.reconcile import ReconcileReport, reconcile, release_run
 from builder.jobs.runtime import runtime
+from builder.jobs.settings import ledger_location
 from builder.jobs.states import State
 from builder.jobs.support import list_view, status_view, summary, support_retry, takedown
 from builder.jobs.worker import JobContext, Worker, WorkSummary, run_owner_prefix
 from builder.settings import Settings
-
-DUE_STATES = (State.QUEUED, State.RECEIVED, State.RETRY_WAIT)
 
 
 @dataclass(frozen=True)
@@ -40,30 +39,40 @@ class Submission:
 
 
 class GiftService:
-    """Gift orders against one ledger folder, configured by `settings`."""
+    """Gift orders against one ledger (a folder or a database), configured by `settings`."""
 
-    def __init__(self, settings: Settings, ledger_dir: Path) -> None:
+    def __init__(self, settings: Settings, ledger: str | Path | None = None) -> None:
         self.settings = settings
-        self.ledger_dir = ledger_dir
+        self.ledger_dir = ledger  # where: `--ledger`, else GIFT_LEDGER_URL, else .data/ledger
+
+    def migrate(self) -> tuple[str, list[str]]:
+        """Bring a database ledger to this code's schema: (where, migrations applied now); a folder has none."""
+        location = ledger_location(self.ledger_dir, self.settings)
+        if not is_database_url(location):
+            return f"folder ledger {location}", []
+        from builder.jobs.migrate import migrate
+
+        applied = migrate(location)
+        with runtime(location, self.settings) as rt:  # checks the result as the worker and the intake will
+            return rt.ledger.describe(), applied
 
     def submit(self, raw: bytes) -> Submission:
         """Validate and record an order (OrderError lists the bad fields); dispatch it on the production queue."""
-        with runtime(self.ledger_dir, self.settings, message="accept an order") as rt:
+        with runtime(self.ledger_dir, self.settings) as rt:
             ref, created = accept_order(raw, ledger=rt.ledger, envelope=rt.envelope)
-            rt.push(f"{ref}: accepted")
             dispatcher = rt.dispatcher()
             failed = bool(created and dispatcher is not None and not dispatch_order(rt.ledger, ref, dispatcher))
         return Submission(ref, created, dispatch_failed=failed)
 
     def due(self) -> int:
-        """How many orders are waiting for a worker (queued, received or due for a retry)."""
+        """How many orders a worker could take now (queued, a retry whose time came, an expired lease)."""
         with runtime(self.ledger_dir, self.settings) as rt:
-            return sum(1 for record in rt.ledger.records() if record.state in DUE_STATES)
+            return rt.ledger.count_due(rt.ledger.clock())
 
     def work(self, out_dir: Path, *, until_idle: bool, workers: int = 1, ref: str | None = None,
              lease_s: float | None = None, on_attempt: Callable[[], None] | None = None) -> WorkSummary:
         """Run due orders (and reclaim expired leases); `on_attempt` is called after each attempt."""
-        with runtime(self.ledger_dir, self.settings, lease_s=lease_s, message="work") as rt:
+        with runtime(self.ledger_dir, self.settings, lease_s=lease_s) as rt:
             processor = rt.processor(out_dir)
 
             def counted(context: JobContext) -> PublishedGift:
@@ -73,8 +82,7 @@ class GiftService:
                     if on_attempt is not None:
                         on_attempt()
 
-            worker = Worker(rt.ledger, rt.envelope, counted, rt.settings, out_dir,
-                            only_ref=ref, owner=rt.owner(), on_commit=rt.push if rt.sync else None)
+            worker = Worker(rt.ledger, rt.envelope, counted, rt.settings, out_dir, only_ref=ref, owner=rt.owner())
             return worker.run(until_idle=until_idle, workers=workers)
 
     def status(self, ref: str) -> dict[str, Any]:
@@ -90,7 +98,7 @@ class GiftService:
     def finish(self, ref: str) -> dict[str, Any]:
         """The generate run's last step: release what this Actions run still holds; a support-safe summary."""
         run_id = self.settings.run_id
-        with runtime(self.ledger_dir, self.settings, message=f"{ref}: run finished") as rt:
+        with runtime(self.ledger_dir, self.settings) as rt:
             record = (release_run(rt.ledger, ref, run_owner_prefix(run_id), rt.settings) if run_id
                       else rt.ledger.get(ref))
             return summary(record, rt.base_url)
@@ -98,12 +106,12 @@ class GiftService:
     def reconcile(self, out_dir: Path | None = None) -> ReconcileReport:
         """Expired leases and due retries back to the queue; re-dispatch on the production queue; remove what
         killed writers left in the ledger and under `out_dir/gifts/`."""
-        with runtime(self.ledger_dir, self.settings, message="reconcile") as rt:
+        with runtime(self.ledger_dir, self.settings) as rt:
             return reconcile(rt.ledger, rt.settings, dispatcher=rt.dispatcher(), out_dir=out_dir)
 
     def retry(self, ref: str) -> JobRecord:
         """Support: queue a held or failed order again (and dispatch it on the production queue)."""
-        with runtime(self.ledger_dir, self.settings, message=f"{ref}: support retry") as rt:
+        with runtime(self.ledger_dir, self.settings) as rt:
             record = support_retry(rt.ledger, ref)
             dispatcher = rt.dispatcher()
             if dispatcher is not None:
@@ -112,7 +120,7 @@ class GiftService:
 
     def takedown(self, ref: str, out_dir: Path) -> JobRecord:
         """Remove a published gift, leaving the 'this gift was removed' page."""
-        with runtime(self.ledger_dir, self.settings, message=f"{ref}: taken down") as rt:
+        with runtime(self.ledger_dir, self.settings) as rt:
             return takedown(rt.ledger, ref, rt.remover(out_dir))
 
     def serve_intake(self, host: str, port: int, on_ready: Callable[[str], None]) -> None:
@@ -122,6 +130,5 @@ class GiftService:
         with runtime(self.ledger_dir, self.settings) as rt:
             if not rt.settings.webhook_secret:
                 raise ConfigError("GIFT_WEBHOOK_SECRET is not set: the intake refuses unsigned orders")
-            app = create_app(rt.ledger, rt.envelope, rt.settings, dispatcher=rt.dispatcher(),
-                             after_accept=rt.push if rt.sync else None)
+            app = create_app(rt.ledger, rt.envelope, rt.settings, dispatcher=rt.dispatcher())
             serve(app, host, port, on_ready, header_timeout_s=rt.settings.intake_header_timeout_s)

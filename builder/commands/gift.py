@@ -20,8 +20,9 @@ from builder.settings import DEFAULT_LEDGER_DIR
 
 
 def _ledger_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ledger", type=Path, default=DEFAULT_LEDGER_DIR, metavar="DIR",
-                        help=f"ledger folder (default {DEFAULT_LEDGER_DIR})")
+    parser.add_argument("--ledger", default=None, metavar="DIR|URL",
+                        help="ledger folder or postgresql:// URL "
+                             f"(default: GIFT_LEDGER_URL, else {DEFAULT_LEDGER_DIR})")
 
 
 def _print_json(value: Any) -> None:
@@ -156,6 +157,18 @@ def takedown_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def migrate_cmd(args: argparse.Namespace) -> int:
+    """Create or upgrade the ledger database's schema (numbered SQL files; running it again does nothing)."""
+    where, applied = _service(args).migrate()
+    for name in applied:
+        print(f"applied {name}")
+    if where.startswith("folder ledger"):
+        print(f"{where}: a folder ledger has no schema to migrate; nothing to do")
+    else:
+        print(f"{where}: schema up to date" + ("" if applied else " (already up to date)"))
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     gift = subparsers.add_parser("gift", help="submit and run gift orders; support views")
     verbs = gift.add_subparsers(dest="gift_verb", required=True, metavar="VERB")
@@ -194,6 +207,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("site"), metavar="DIR", help="site folder (default site/)")
     _ledger_flag(p)
     p.set_defaults(run=reconcile_cmd)
+
+    p = verbs.add_parser("migrate", help="create or upgrade the ledger database's schema (idempotent)")
+    _ledger_flag(p)
+    p.set_defaults(run=migrate_cmd)
 
     p = verbs.add_parser("finish", help="end of an Actions run: release its lease, print a job summary")
     p.add_argument("ref")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
 from builder.app.gifts import GiftService
 from builder.settings import DEFAULT_LEDGER_DIR
@@ -25,5 +24,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = verbs.add_parser("serve", help="serve POST /v1/orders and GET /healthz")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--ledger", type=Path, default=DEFAULT_LEDGER_DIR, metavar="DIR")
+    p.add_argument("--ledger", default=None, metavar="DIR|URL",
+                   help=f"ledger folder or postgresql:// URL (default: GIFT_LEDGER_URL, else {DEFAULT_LEDGER_DIR})")
     p.set_defaults(run=serve_cmd)

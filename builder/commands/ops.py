@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 from builder.errors import JobError
-from builder.jobs.ledger import Ledger
-from builder.jobs.settings import DEFAULT_LEDGER_DIR
+from builder.jobs.ledger import is_database_url
+from builder.jobs.runtime import runtime
+from builder.jobs.settings import DEFAULT_LEDGER_DIR, ledger_location
 from builder.ops.metrics import Distribution, OpsSummary, summarise_ledger
 from builder.ops.page import duration
 
@@ -18,15 +19,19 @@ def register(verbs: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="ops_action", required=True, metavar="ACTION")
     summary = actions.add_parser("summary", help="orders by state, attention list, latency, providers")
     summary.add_argument("--json", action="store_true", help="machine-readable output")
-    summary.add_argument("--ledger", type=Path, default=DEFAULT_LEDGER_DIR, metavar="DIR",
-                         help=f"ledger folder (default {DEFAULT_LEDGER_DIR})")
+    summary.add_argument("--ledger", default=None, metavar="DIR|URL",
+                         help="ledger folder or postgresql:// URL "
+                             f"(default: GIFT_LEDGER_URL, else {DEFAULT_LEDGER_DIR})",
+                        )
     summary.set_defaults(run=run_summary)
 
 
 def run_summary(args: argparse.Namespace) -> int:
-    if not (args.ledger / "orders").is_dir():
-        raise JobError(f"{args.ledger}: no ledger here (pass --ledger DIR)")
-    summary = summarise_ledger(Ledger(args.ledger))
+    location = ledger_location(args.ledger, args.settings)
+    if not is_database_url(location) and not (Path(location) / "orders").is_dir():
+        raise JobError(f"{location}: no ledger here (pass --ledger DIR or URL)")
+    with runtime(location, args.settings) as rt:
+        summary = summarise_ledger(rt.ledger)
     if args.json:
         print(json.dumps(summary.to_json(), indent=2, sort_keys=True))
     else:

@@ -25,7 +25,7 @@ from builder.gifts.media import prepare_media
 from builder.gifts.order import Order
 from builder.gifts.page import render_gift_page
 from builder.gifts.providers.base import PredictionCallback, Providers
-from builder.gifts.publisher import LocalPublisher, Publisher
+from builder.gifts.publisher import GoLive, LocalPublisher, Publisher
 
 log = logging.getLogger("giftboard.gifts.pipeline")
 T = TypeVar("T")
@@ -82,7 +82,7 @@ def produce_gift(
     known_prediction_id: str | None = None,
     on_prediction_created: PredictionCallback | None = None,
     c2pa: C2paSettings,
-    before_swap: Callable[[], None] | None = None,
+    go_live: GoLive | None = None,
     public_base_url: str = "",
     publisher: Publisher | None = None,
 ) -> PublishedGift:
@@ -119,7 +119,7 @@ def produce_gift(
                         lambda result: guard.check_bytes(order, result.png, "cover art"))
     files, boilerplate = _render(order, token, lyrics, audio, cover, providers, generated_at, c2pa,
                                   public_base_url)
-    return _publish(order, publisher or LocalPublisher(out_dir), token, files, boilerplate, run.timings, before_swap)
+    return _publish(order, publisher or LocalPublisher(out_dir), token, files, boilerplate, run.timings, go_live)
 
 
 def _check_lyrics(order: Order, lyrics: Lyrics) -> None:
@@ -162,11 +162,11 @@ def _render(order: Order, token: str, lyrics: Lyrics, audio: AudioClip, cover: C
 
 
 def _publish(order: Order, publisher: Publisher, token: str, files: dict[str, bytes], boilerplate: frozenset[str],
-             timings: list[ProviderTiming], before_swap: Callable[[], None] | None = None) -> PublishedGift:
+             timings: list[ProviderTiming], go_live: GoLive | None = None) -> PublishedGift:
     """Stage, guard every file name and every byte as staged, and only then let the page go live."""
 
     def scan(name: str, data: bytes) -> None:
         guard.check_files(order, {name: data}, boilerplate=boilerplate)
 
-    published = publisher.publish(token, files, scan=scan, before_swap=before_swap)
+    published = publisher.publish(token, files, scan=scan, go_live=go_live)
     return PublishedGift(token=published.token, url_path=published.url_path, files=published.files, timings=timings)

@@ -6,8 +6,9 @@ Every backend publishes in two steps, so a page is never half-visible:
         staged.go_live()                                       # index.html last: the page appears
 
 `stage` writes (or uploads) everything but the page and runs the scan hook over every file; `go_live` is
-the one call that makes the gift visible (the folder swap, or the `index.html` upload). A caller that must
-check something at that instant (a worker that may have lost its lease) wraps exactly that call. Leaving the
+the one call that makes the gift visible (the folder swap, or the `index.html` upload). A worker wraps
+exactly that call in its ownership of the order (`publish(…, go_live=…)`, a `GoLive` guard: the ledger's
+`owned(ref, attempt)`), so no other attempt, reconcile or takedown can change the order while it happens. Leaving the
 `with` block without going live removes what was staged. Publishing a token again replaces its page, so a
 retried job never makes a second one; `takedown` removes every file of the gift and leaves the "this gift
 was removed" page at the same address.
@@ -27,6 +28,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
@@ -51,6 +53,10 @@ _FILE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 ScanHook = Callable[[str, bytes], None]
 """Called with (file name, bytes as staged) for every file before it goes live; raise to refuse."""
+GoLive = Callable[[], AbstractContextManager[object]]
+"""`with go_live(): staged.go_live()`: the worker holds its ownership of the order for the block (raising
+there publishes nothing: a worker whose lease was taken away must not bring back a page another worker
+published or support removed)."""
 
 
 def new_gift_token() -> str:
@@ -93,7 +99,7 @@ class Publisher(Protocol):
               *, scan: ScanHook | None = None) -> StagedGift: ...
 
     def publish(self, token: str, files: Mapping[str, bytes] | Sequence[MediaFile], index_html: str | None = None,
-                *, scan: ScanHook | None = None, before_swap: Callable[[], None] | None = None) -> PublishedGift:
+                *, scan: ScanHook | None = None, go_live: GoLive | None = None) -> PublishedGift:
         ...
 
     def takedown(self, token: str) -> None: ...
@@ -107,13 +113,12 @@ class PublishSteps:
         raise NotImplementedError
 
     def publish(self, token: str, files: Mapping[str, bytes] | Sequence[MediaFile], index_html: str | None = None,
-                *, scan: ScanHook | None = None, before_swap: Callable[[], None] | None = None) -> PublishedGift:
-        """Stage, scan, then go live; `before_swap` runs right before the page goes live (raise to publish
-        nothing: a worker whose lease was taken away must not bring back a page support removed)."""
+                *, scan: ScanHook | None = None, go_live: GoLive | None = None) -> PublishedGift:
+        """Stage, scan, then go live inside `go_live` (see `GoLive`): the page becomes visible while the
+        worker holds the order, or not at all."""
         with self.stage(token, files, index_html, scan=scan) as staged:
-            if before_swap is not None:
-                before_swap()
-            return staged.go_live()
+            with go_live() if go_live is not None else nullcontext():
+                return staged.go_live()
 
 
 def gift_contents(files: Mapping[str, bytes] | Sequence[MediaFile], index_html: str | None) -> dict[str, bytes]:

@@ -1,8 +1,8 @@
 """Accepting an order: the one code path shared by `gift submit` and the intake endpoint.
 
-Validate, then under the idempotency key's lock: same key and body → the same ref; same key, other
-body → IdempotencyConflict; new key → index entry, encrypted envelope, record (received → queued),
-every write fsync'ed before the caller answers.
+Validate, hash the idempotency key and the body (keyed), seal the envelope, then `ledger.accept` records
+it all at once: same key and body → the same ref; same key, other body → IdempotencyConflict; new key →
+the order, its envelope, its first audit lines and its outbox entry, durable before the caller answers.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from typing import Any
 
 from builder.errors import IdempotencyConflict, OrderError
 from builder.jobs.envelope import Envelope
-from builder.jobs.ledger import JobRecord, Ledger, new_ref
-from builder.jobs.states import State
+from builder.jobs.ledger import Ledger, NewOrder
 
 OrderParser = Callable[[bytes], Any]
+__all__ = ["IdempotencyConflict", "OrderParser", "accept_order", "key_hash"]
 
 
 def key_hash(idempotency_key: str, envelope: Envelope) -> str:
     """Keyed (HMAC under the envelope key): a payment id is short enough to guess from a plain hash, and the
-    ledger may live in a git repository that more people can read than the payment system."""
+    ledger's readers (support, backups) are more people than the payment system's."""
     return envelope.fingerprint(b"giftboard-idempotency\0" + idempotency_key.encode())
 
 
@@ -66,35 +66,6 @@ def accept_order(
     key = header_key or body_key
     if not key:
         raise OrderError(["idempotency_key: required (in the order or the Idempotency-Key header)"])
-    hashed = key_hash(key, envelope)
-    fingerprint = envelope.fingerprint(_canonical(raw))
-    with ledger.key_lock(hashed):
-        found = ledger.find_key(hashed)
-        if found is not None:
-            ref, recorded = found
-            if recorded != fingerprint:
-                raise IdempotencyConflict()
-            if not ledger.exists(ref):
-                _record(ledger, envelope, ref, hashed, raw)  # finish an accept interrupted by a crash
-            return ref, False
-        ref = new_ref()
-        ledger.write_key(hashed, ref, fingerprint)  # first: a crash after this is repaired by the replay
-        _record(ledger, envelope, ref, hashed, raw)
-        return ref, True
-
-
-def _record(ledger: Ledger, envelope: Envelope, ref: str, hashed: str, raw: bytes) -> JobRecord:
-    with ledger.lock(ref):
-        ledger.write_envelope(ref, envelope.seal(raw))
-        now = ledger.clock()
-        record = JobRecord(
-            ref=ref,
-            state=State.RECEIVED.value,
-            token=new_gift_token(),
-            key_hash=hashed,
-            created_at=now,
-            updated_at=now,
-            state_since=now,
-        )
-        record = ledger.create(record)
-        return ledger.transition(record, State.QUEUED, reason="", queued_at=now)
+    new = NewOrder(key_hash=key_hash(key, envelope), fingerprint=envelope.fingerprint(_canonical(raw)),
+                   sealed=envelope.seal(raw), token=new_gift_token())
+    return ledger.accept(new)

@@ -97,18 +97,16 @@ class GitHubDispatcher:
 
 def dispatch_order(ledger: Ledger, ref: str, dispatcher: Dispatcher) -> bool:
     """Dispatch a queued order's run and record its id; on failure the order stays queued for reconcile."""
-    with ledger.lock(ref):
-        record = ledger.get(ref)
+    with ledger.owned(ref) as order:
+        record = order.record
         if record.state != State.QUEUED:
             return False
         try:
             run = dispatcher.dispatch(ref)
         except DispatchError as error:
-            ledger.note(ref, "dispatch_failed", reason=error.category, attempt=record.attempts)
+            order.note("dispatch_failed", reason=error.category, attempt=record.attempts)
             log.warning("%s: dispatch failed (%s); left queued for reconcile", ref, error.category)
             return False
-        ledger.update(
-            record, run_id=run.run_id, dispatched_at=ledger.clock(), dispatches=record.dispatches + 1
-        )
-        ledger.note(ref, "dispatched", run_id=run.run_id, attempt=record.attempts)
+        order.update(run_id=run.run_id, dispatched_at=ledger.clock(), dispatches=record.dispatches + 1)
+        order.note("dispatched", run_id=run.run_id, attempt=record.attempts)
         return True

@@ -50,7 +50,7 @@ def pipeline_processor(settings: Settings, publisher: Publisher | None = None) -
             generated_at=datetime.now(UTC),
             known_prediction_id=context.known_prediction_id,
             on_prediction_created=context.on_prediction_created,
-            before_swap=context.ensure_owner,
+            go_live=context.go_live,
             c2pa=c2pa_settings(settings.c2pa, ci=settings.ci),
             public_base_url=settings.gifts_base_url,
             publisher=publisher,

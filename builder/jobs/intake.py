@@ -1,7 +1,9 @@
 """The payment-safe intake: `POST /v1/orders`, `POST /v1/orders/validate` and `GET /healthz`, a Starlette app
 served by uvicorn.
 
-Answers (DESIGN §6): 202 {ref} once the order is fsync'ed; a replay of the key: 202 with the same ref;
+Answers (DESIGN §6): 202 {ref} once the order is committed (fsync'ed, or the database transaction); nothing
+else runs in the request path: a dispatch (GIFT_QUEUE=github) starts after the answer is sent, and a
+failed one waits for reconcile. A replay of the key: 202 with the same ref;
 the key with another body: 409; bad or stale signature: 401; invalid order: 422 with field errors;
 body over 10 MB: 413, enforced while streaming. Only 202 records anything.
 
@@ -27,6 +29,7 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -80,24 +83,20 @@ def create_app(
     *,
     parse: OrderParser | None = None,
     dispatcher: Dispatcher | None = None,
-    after_accept: Callable[[str], None] | None = None,
     max_body: int = MAX_BODY,
     precheck: OrderPrecheck | None = None,
 ) -> Starlette:
     def accept(body: bytes, key: str | None) -> tuple[str, bool]:
         return accept_order(body, key, ledger=ledger, envelope=envelope, parse=parse)
 
-    def _enqueue(ref: str) -> None:
-        """After the local fsync: publish the ledger (production) and dispatch; failures wait for reconcile."""
+    def _dispatch(ref: str) -> None:
+        """After the answer was sent: dispatch a run; a failure leaves the order queued for reconcile."""
+        if dispatcher is None:
+            return
         try:
-            if after_accept is not None:
-                after_accept(f"{ref}: accepted")
-            if dispatcher is not None:
-                dispatch_order(ledger, ref, dispatcher)
-                if after_accept is not None:  # publish the run id now, not with the next order
-                    after_accept(f"{ref}: dispatched")
+            dispatch_order(ledger, ref, dispatcher)
         except JobError as error:
-            log.warning("%s: recorded, not yet enqueued (%s); reconcile will", ref, error)
+            log.warning("%s: recorded, not yet dispatched (%s); reconcile will", ref, type(error).__name__)
 
     async def read_body(request: Request) -> bytes | Response:
         """The whole body, or the answer for a body that is too large, too slow or abandoned."""
@@ -135,10 +134,9 @@ def create_app(
         except OSError as error:  # a full or read-only ledger disk: the client retries, the operator is told
             log.error("ledger storage unavailable: %s", describe_os_error(error))
             return _error(503, "ledger unavailable, retry later")
-        if created:
-            await run_in_threadpool(_enqueue, ref)
         headers = {} if created else {"Idempotent-Replayed": "true"}
-        return JSONResponse({"ref": ref}, status_code=202, headers=headers)
+        after = BackgroundTask(run_in_threadpool, _dispatch, ref) if created and dispatcher is not None else None
+        return JSONResponse({"ref": ref}, status_code=202, headers=headers, background=after)
 
     async def validate_order(request: Request) -> Response:
         body = await read_body(request)

@@ -1,7 +1,8 @@
-"""Wiring from flags and settings to job objects: local folders by default, git and GitHub in production.
+"""Wiring from flags and settings to job objects: local folders by default, PostgreSQL, object storage and
+GitHub in production.
 
-Production switches (all optional, see `builder.settings`): GIFT_QUEUE=github (dispatch runs),
-GIFT_LEDGER_REMOTE (the ledger folder is a working copy of branch `ledger`), GIFT_GIFTS_URL=s3://bucket/prefix
+Production switches (all optional, see `builder.settings`): GIFT_LEDGER_URL (`postgresql://…`: the ledger
+database; a folder path otherwise), GIFT_QUEUE=github (dispatch runs), GIFT_GIFTS_URL=s3://bucket/prefix
 (pages go to object storage; GIFT_S3_* for endpoint, region and credentials), GIFT_GIFTS_BASE_URL (absolute
 URLs in status and on the page; required with object storage).
 """
@@ -18,9 +19,8 @@ from builder.errors import ConfigError
 from builder.jobs.dispatch import Dispatcher, GitHubDispatcher
 from builder.jobs.envelope import Envelope, open_envelope
 from builder.jobs.generation import gift_publisher, pipeline_processor
-from builder.jobs.gitsync import GitSync, ledger_sync
-from builder.jobs.ledger import Ledger
-from builder.jobs.settings import JobSettings
+from builder.jobs.ledger import Ledger, open_ledger
+from builder.jobs.settings import JobSettings, ledger_location
 from builder.jobs.worker import Processor, default_owner
 from builder.settings import Settings
 
@@ -33,7 +33,6 @@ class Runtime:
     ledger: Ledger
     settings: JobSettings
     config: Settings  # everything the environment configures; `settings` is its job part (lease overridden)
-    sync: GitSync | None = None
 
     @property
     def envelope(self) -> Envelope:
@@ -49,10 +48,6 @@ class Runtime:
 
     def dispatcher(self) -> Dispatcher | None:
         return GitHubDispatcher(self.settings) if self.settings.queue == "github" else None
-
-    def push(self, message: str) -> None:
-        if self.sync is not None:
-            self.sync.push(message)
 
     def publisher(self, out_dir: Path) -> Publisher:
         """Where gift pages go: object storage in production, `out_dir/gifts/` on this machine."""
@@ -74,13 +69,12 @@ class Runtime:
 
 
 @contextmanager
-def runtime(ledger_dir: Path, settings: Settings, *, lease_s: float | None = None,
-            message: str = "") -> Iterator[Runtime]:
-    """Open the ledger (pulling the ledger branch first in production) and push what changed after."""
-    remote = settings.ledger_remote
-    sync = ledger_sync(remote, ledger_dir) if remote else None
-    if sync is not None:
-        sync.pull()
-    yield Runtime(Ledger(ledger_dir), settings.jobs.with_lease(lease_s), settings, sync)
-    if sync is not None and message:
-        sync.push(message)
+def runtime(ledger: str | Path | None, settings: Settings, *, lease_s: float | None = None,
+            check_schema: bool = True) -> Iterator[Runtime]:
+    """Open the ledger named by `--ledger`, GIFT_LEDGER_URL or the default folder (a database must be on the
+    latest schema unless `check_schema` is off), and close it after."""
+    opened = open_ledger(ledger_location(ledger, settings), check_schema=check_schema)
+    try:
+        yield Runtime(opened, settings.jobs.with_lease(lease_s), settings)
+    finally:
+        opened.close()

@@ -60,35 +60,32 @@ def corrupt_summary(ref: str, modified_at: float) -> dict[str, Any]:
 
 
 def list_view(ledger: Ledger, state: State | None = None) -> list[dict[str, Any]]:
-    records, corrupt = ledger.read_all()
-    rows = [summary(r) for r in records if state is None or r.state == state]
+    rows = [summary(r) for r in ledger.records(state)]
     if state is None:
-        rows += [corrupt_summary(ref, modified) for ref, modified in corrupt.items()]
+        rows += [corrupt_summary(ref, modified) for ref, modified in ledger.corrupt().items()]
     return sorted(rows, key=lambda row: row["ref"])
 
 
 def support_retry(ledger: Ledger, ref: str) -> JobRecord:
     """`gift retry REF`: a held or failed order goes back to the queue with a fresh attempt budget."""
-    with ledger.lock(ref):
-        record = ledger.get(ref)
+    with ledger.owned(ref) as order:
+        record = order.record
         if record.state not in (State.HELD, State.FAILED):
             raise JobError(f"{ref} is {record.state}; only held or failed orders can be retried")
-        if not ledger.envelope_path(ref).exists():
+        if not order.has_envelope():
             raise JobError(f"{ref}: its envelope is gone, so it cannot be generated again")
         now = ledger.clock()
-        return ledger.transition(
-            record, State.QUEUED, reason="support_retry", queued_at=now, next_attempt_at=0.0,
-            budget_from=record.attempts,
+        return order.transition(
+            State.QUEUED, reason="support_retry", queued_at=now, next_attempt_at=0.0, budget_from=record.attempts,
         )
 
 
 def takedown(ledger: Ledger, ref: str, remove: Callable[[str], None]) -> JobRecord:
     """`gift takedown REF`: remove the page (leaving the 'removed' page), record it, drop the envelope."""
-    with ledger.lock(ref):
-        record = ledger.get(ref)
-        if record.state != State.PUBLISHED:
-            raise JobError(f"{ref} is {record.state}; only published gifts can be taken down")
-        remove(record.token)
-        record = ledger.transition(record, State.TAKEN_DOWN, reason="takedown")
-        ledger.delete_envelope(ref)
+    with ledger.owned(ref) as order:
+        if order.record.state != State.PUBLISHED:
+            raise JobError(f"{ref} is {order.record.state}; only published gifts can be taken down")
+        remove(order.record.token)
+        record = order.transition(State.TAKEN_DOWN, reason="takedown")
+        order.delete_envelope()
         return record

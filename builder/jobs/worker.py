@@ -13,7 +13,8 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from builder.errors import (
     EnvelopeError,
     GuardViolation,
     JobError,
+    LeaseLost,
+    LedgerUnavailable,
     MediaError,
     OrderError,
     ProviderError,
@@ -33,7 +36,7 @@ from builder.errors import (
 from builder.gifts.contracts import PublishedGift
 from builder.gifts.disclosure import made_by
 from builder.jobs.envelope import Envelope
-from builder.jobs.ledger import JobRecord, Ledger
+from builder.jobs.ledger import JobRecord, Ledger, OwnedOrder
 from builder.jobs.reconcile import settle
 from builder.jobs.retry import attempts_left, retry_delay
 from builder.jobs.settings import JobSettings
@@ -53,7 +56,14 @@ class JobContext:
     known_prediction_id: str | None
     on_prediction_created: Callable[[str], None]
     order_bytes: bytes = field(repr=False)
-    ensure_owner: Callable[[], None] = lambda: None  # raises JobError once this attempt lost its lease
+    # `with context.go_live(): <make the page visible>`: holds this attempt's ownership of the order (its
+    # row or lock) while the page goes live; raises LeaseLost, publishing nothing, once the attempt lost it
+    go_live: Callable[[], AbstractContextManager[object]] = field(default=lambda: _unguarded())
+
+
+@contextmanager
+def _unguarded() -> Iterator[None]:
+    yield
 
 
 Processor = Callable[[JobContext], PublishedGift]
@@ -112,7 +122,7 @@ def _classify(error: BaseException) -> Outcome:
         return Outcome(State.FAILED, reason="render_error")
     if isinstance(error, EnvelopeError):
         return Outcome(State.FAILED, reason="envelope_unreadable")
-    if isinstance(error, JobError):  # a busy ledger lock, a git fetch or push that failed: try again later
+    if isinstance(error, JobError):  # a busy ledger lock, an unreachable database, a lost lease: try again
         return Outcome(State.RETRY_WAIT, reason="ledger_unavailable", retryable=True)
     if isinstance(error, OSError) and error.errno in STORAGE_FULL_ERRNOS:
         # the output's disk is full: wait for space without spending the order's attempts (ops lists it)
@@ -122,30 +132,25 @@ def _classify(error: BaseException) -> Outcome:
 
 
 class LeaseKeeper(threading.Thread):
-    """Renews a running attempt's lease every third of its length; notices when it was taken away."""
+    """Renews a running attempt's lease every third of its length (a fenced write); notices when it was
+    taken away."""
 
-    def __init__(self, ledger: Ledger, record: JobRecord, owner: str, lease_s: float) -> None:
+    def __init__(self, ledger: Ledger, record: JobRecord, lease_s: float) -> None:
         super().__init__(daemon=True, name=f"lease-{record.ref}")
-        self.ledger, self.ref, self.owner, self.attempt = ledger, record.ref, owner, record.attempts
+        self.ledger, self.ref, self.attempt = ledger, record.ref, record.attempts
         self.lease_s = lease_s
         self.lost = threading.Event()
         self._stop_event = threading.Event()
 
-    def owns(self, record: JobRecord) -> bool:
-        return (
-            record.state == State.RUNNING and record.lease_owner == self.owner and record.attempts == self.attempt
-        )
-
     def run(self) -> None:
         while not self._stop_event.wait(self.lease_s / 3):
             try:
-                with self.ledger.lock(self.ref, timeout=self.lease_s / 3):
-                    record = self.ledger.get(self.ref)
-                    if not self.owns(record):
-                        self.lost.set()
-                        return
-                    self.ledger.update(record, lease_expires_at=self.ledger.clock() + self.lease_s)
-            except (JobError, OSError) as error:  # lock busy, a full disk: try again before the lease runs out
+                with self.ledger.owned(self.ref, self.attempt, timeout=self.lease_s / 3) as order:
+                    order.update(lease_expires_at=self.ledger.clock() + self.lease_s)
+            except LeaseLost:
+                self.lost.set()
+                return
+            except (JobError, OSError) as error:  # lock busy, database restarting, a full disk: try again
                 log.warning("%s: lease renewal failed (%s); retrying", self.ref, type(error).__name__)
                 continue
 
@@ -166,6 +171,9 @@ def default_owner(run_id: str = "") -> str:
     return f"{prefix}{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+FINISH_RETRY_S = 30.0  # how long an outcome is retried while the database restarts (the lease is renewed)
+
+
 class Worker:
     """Drains due orders from a ledger with one or more threads; safe beside other worker processes."""
 
@@ -180,70 +188,29 @@ class Worker:
         owner: str | None = None,
         rng: random.Random | None = None,
         only_ref: str | None = None,
-        on_commit: Callable[[str], None] | None = None,
     ) -> None:
         self.ledger, self.envelope, self.processor = ledger, envelope, processor
         self.settings, self.out_dir = settings, out_dir
         self.owner = owner or default_owner()
         self.rng = rng or random.Random()
         self.only_ref = only_ref
-        self.on_commit = on_commit  # production: push the ledger branch after each claim and outcome
         self.summary = WorkSummary()
         self._in_flight = 0
         self._mutex = threading.Lock()
-        self._seen: dict[str, tuple[int, int, int, JobRecord]] = {}  # ref → (inode, mtime_ns, size, record)
 
     # claiming ----------------------------------------------------------------------------------------
-    def _read(self, ref: str) -> JobRecord | None:
-        """The record, re-read only when its file changed: idle polling costs a stat per order. Only a hint:
-        `claim` re-reads under the lock. Every write renames a new file in, so the inode changes too."""
-        try:
-            stat = self.ledger.record_path(ref).stat()
-        except (OSError, JobError):
-            return None
-        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-        with self._mutex:
-            cached = self._seen.get(ref)
-        if cached is not None and cached[:3] == key:
-            return cached[3]
-        try:
-            record = self.ledger.get(ref)
-        except JobError:
-            return None
-        with self._mutex:
-            self._seen[ref] = (*key, record)
-        return record
-
-    def _candidates(self) -> list[str]:
-        now = self.ledger.clock()
-        refs = [self.only_ref] if self.only_ref else self.ledger.refs()
-        due: list[tuple[float, str]] = []
-        for ref in refs:
-            record = self._read(ref)
-            if record is None:
-                continue
-            if record.state in (State.QUEUED, State.RECEIVED):
-                due.append((record.queued_at or record.created_at, ref))
-            elif record.state == State.RETRY_WAIT and record.next_attempt_at <= now:
-                due.append((record.next_attempt_at, ref))
-            elif record.lease_expired(now):
-                due.append((record.lease_expires_at, ref))
-        due.sort()
-        return [ref for _, ref in due]
-
     def claim(self) -> JobRecord | None:
-        """Atomically take one due order: lock it, re-read it, settle it, and move it to running."""
-        for ref in self._candidates():
-            with self.ledger.try_lock(ref) as locked:
-                if not locked:
-                    continue  # another worker is on it right now
-                record = self.ledger.get(ref)
-                now = self.ledger.clock()
-                record, _ = settle(self.ledger, record, self.settings, now, self.rng)
+        """Atomically take one due order: lock it (skipping those others hold), settle it, move it to
+        running with the next attempt number, which fences every later write of this attempt."""
+        for _ in range(16):  # settling an expired lease may leave that order waiting: try the next one
+            now = self.ledger.clock()
+            with self.ledger.next_due(now, self.only_ref) as order:
+                if order is None:
+                    return None
+                record, _ = settle(order, self.settings, now, self.rng)
                 if record.state != State.QUEUED:
                     continue
-                return self.ledger.transition(
-                    record,
+                return order.transition(
                     State.RUNNING,
                     reason="",
                     attempts=record.attempts + 1,
@@ -260,33 +227,36 @@ class Worker:
         with self._mutex:
             if self._in_flight:
                 return True
-        return bool(self._candidates())
+        if self.only_ref:
+            with self.ledger.next_due(self.ledger.clock(), self.only_ref) as order:
+                return order is not None
+        return self.ledger.count_due(self.ledger.clock()) > 0
 
     # processing --------------------------------------------------------------------------------------
     def process(self, record: JobRecord) -> str:
-        keeper = LeaseKeeper(self.ledger, record, self.owner, self.settings.lease_s)
+        keeper = LeaseKeeper(self.ledger, record, self.settings.lease_s)
         keeper.start()
         started = time.monotonic()
         try:
             outcome = self._attempt(record, keeper)
+            return self._finish_retrying(record, outcome, time.monotonic() - started)
         finally:
             keeper.stop()
-        return self._finish(record, keeper, outcome, time.monotonic() - started)
 
     def _attempt(self, record: JobRecord, keeper: LeaseKeeper) -> Outcome:
         def on_prediction_created(prediction_id: str) -> None:
-            with self.ledger.lock(record.ref):
-                current = self.ledger.get(record.ref)
-                if keeper.owns(current):
-                    self.ledger.update(current, prediction_id=prediction_id)
-                    self.ledger.note(record.ref, "prediction_created", attempt=record.attempts)
+            with self.ledger.owned(record.ref, record.attempts) as order:
+                order.update(prediction_id=prediction_id)
+                order.note("prediction_created", attempt=record.attempts)
 
-        def ensure_owner() -> None:
-            """Right before a page goes live: is this attempt still the order's? (reconcile may have
-            reclaimed a lease that ran out, and another worker published or support took the gift down)"""
-            with self.ledger.lock(record.ref):
-                if keeper.lost.is_set() or not keeper.owns(self.ledger.get(record.ref)):
-                    raise JobError(f"{record.ref}: lease lost before publishing; the page was not swapped in")
+        @contextmanager
+        def go_live() -> Iterator[OwnedOrder]:
+            """The page goes live inside this block: the order stays this attempt's until it ends (reconcile
+            may have reclaimed a lease that ran out, another worker published or support took it down)."""
+            if keeper.lost.is_set():
+                raise LeaseLost(f"{record.ref}: lease lost before publishing; the page was not made live")
+            with self.ledger.owned(record.ref, record.attempts) as order:
+                yield order
 
         try:
             order_bytes = self.envelope.open(self.ledger.read_envelope(record.ref))
@@ -298,7 +268,7 @@ class Worker:
                 known_prediction_id=record.prediction_id or None,
                 on_prediction_created=on_prediction_created,
                 order_bytes=order_bytes,
-                ensure_owner=ensure_owner,
+                go_live=go_live,
             )
             return Outcome(State.PUBLISHED, gift=self.processor(context))
         except Exception as error:  # every failure becomes a recorded, categorised outcome
@@ -306,51 +276,70 @@ class Worker:
             log.info("%s: attempt %d → %s (%s)", record.ref, record.attempts, outcome.target, outcome.reason)
             return outcome
 
-    def _finish(self, claimed: JobRecord, keeper: LeaseKeeper, outcome: Outcome, elapsed: float) -> str:
-        with self.ledger.lock(claimed.ref, timeout=60.0):
-            record = self.ledger.get(claimed.ref)
-            if not keeper.owns(record):
-                # reconcile or another worker took the order back; the page (if any) used the same token
-                self.ledger.note(claimed.ref, "lease_lost", attempt=claimed.attempts, worker=self.owner)
-                return "lease_lost"
-            now = self.ledger.clock()
-            timings = {"queue_wait_s": record.timings.get("queue_wait_s", 0.0), "attempt_s": round(elapsed, 6)}
-            cleared = {"lease_owner": "", "lease_expires_at": 0.0}
-            detail = provider_detail(outcome, timings)
-            if outcome.target == State.PUBLISHED and outcome.gift is not None:
-                for timing in outcome.gift.timings:
-                    timings[f"{timing.stage}_s"] = round(timing.seconds, 6)
-                timings["end_to_end_s"] = round(now - record.created_at, 6)
-                record = self.ledger.transition(
-                    record, State.PUBLISHED, reason="", timings=timings, url=outcome.gift.url_path,
-                    published_at=now, detail=detail, **cleared,
-                )
-                self.ledger.delete_envelope(record.ref)
-            elif outcome.retryable and not outcome.counts:
-                # never sooner than the base delay: freeing disk space takes a person, not a jittered instant
-                delay = max(self.settings.retry_base_s, retry_delay(record.attempts, self.settings, None, self.rng))
-                record = self.ledger.transition(
-                    record, State.RETRY_WAIT, reason=outcome.reason, timings=timings,
-                    next_attempt_at=now + delay, last_error=outcome.reason, detail=detail,
-                    budget_from=record.budget_from + 1, **cleared,  # this attempt is given back
-                )
-            elif outcome.retryable and attempts_left(record.attempts, self.settings, record.budget_from):
-                delay = retry_delay(record.attempts, self.settings, outcome.retry_after, self.rng)
-                record = self.ledger.transition(
-                    record, State.RETRY_WAIT, reason=outcome.reason, timings=timings,
-                    next_attempt_at=now + delay, last_error=outcome.reason, detail=detail, **cleared,
-                )
-            elif outcome.retryable:
-                record = self.ledger.transition(
-                    record, State.FAILED, reason="attempts_exhausted", timings=timings,
-                    last_error=outcome.reason, detail=detail, **cleared,
-                )
-            else:
-                record = self.ledger.transition(
-                    record, outcome.target, reason=outcome.reason, timings=timings,
-                    last_error=outcome.reason, detail=detail, **cleared,
-                )
-            return record.state
+    def _finish_retrying(self, claimed: JobRecord, outcome: Outcome, elapsed: float) -> str:
+        """Record the outcome; while the database is unreachable (a restart) keep trying, the lease renewed
+        meanwhile, so the audit never misses an attempt that ended."""
+        deadline = time.monotonic() + FINISH_RETRY_S
+        delay = 0.05
+        while True:
+            try:
+                return self._finish(claimed, outcome, elapsed)
+            except LedgerUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    def _finish(self, claimed: JobRecord, outcome: Outcome, elapsed: float) -> str:
+        try:
+            with self.ledger.owned(claimed.ref, claimed.attempts, timeout=60.0) as order:
+                return self._record_outcome(order, outcome, elapsed)
+        except LeaseLost:
+            # reconcile or another worker took the order back; the page (if any) used the same token
+            with self.ledger.owned(claimed.ref, timeout=60.0) as order:
+                order.note("lease_lost", attempt=claimed.attempts, worker=self.owner)
+            return "lease_lost"
+
+    def _record_outcome(self, order: OwnedOrder, outcome: Outcome, elapsed: float) -> str:
+        record = order.record
+        now = self.ledger.clock()
+        timings = {"queue_wait_s": record.timings.get("queue_wait_s", 0.0), "attempt_s": round(elapsed, 6)}
+        cleared = {"lease_owner": "", "lease_expires_at": 0.0}
+        detail = provider_detail(outcome, timings)
+        if outcome.target == State.PUBLISHED and outcome.gift is not None:
+            for timing in outcome.gift.timings:
+                timings[f"{timing.stage}_s"] = round(timing.seconds, 6)
+            timings["end_to_end_s"] = round(now - record.created_at, 6)
+            record = order.transition(
+                State.PUBLISHED, reason="", timings=timings, url=outcome.gift.url_path,
+                published_at=now, detail=detail, **cleared,
+            )
+            order.delete_envelope()
+        elif outcome.retryable and not outcome.counts:
+            # never sooner than the base delay: freeing disk space takes a person, not a jittered instant
+            delay = max(self.settings.retry_base_s, retry_delay(record.attempts, self.settings, None, self.rng))
+            record = order.transition(
+                State.RETRY_WAIT, reason=outcome.reason, timings=timings,
+                next_attempt_at=now + delay, last_error=outcome.reason, detail=detail,
+                budget_from=record.budget_from + 1, **cleared,  # this attempt is given back
+            )
+        elif outcome.retryable and attempts_left(record.attempts, self.settings, record.budget_from):
+            delay = retry_delay(record.attempts, self.settings, outcome.retry_after, self.rng)
+            record = order.transition(
+                State.RETRY_WAIT, reason=outcome.reason, timings=timings,
+                next_attempt_at=now + delay, last_error=outcome.reason, detail=detail, **cleared,
+            )
+        elif outcome.retryable:
+            record = order.transition(
+                State.FAILED, reason="attempts_exhausted", timings=timings,
+                last_error=outcome.reason, detail=detail, **cleared,
+            )
+        else:
+            record = order.transition(
+                outcome.target, reason=outcome.reason, timings=timings,
+                last_error=outcome.reason, detail=detail, **cleared,
+            )
+        return record.state
 
     # loops -------------------------------------------------------------------------------------------
     def step(self) -> bool:
@@ -361,9 +350,7 @@ class Worker:
             record = self.claim()
             if record is None:
                 return False
-            self._commit(f"{record.ref}: claimed, attempt {record.attempts}")
             state = self.process(record)
-            self._commit(f"{record.ref}: attempt {record.attempts} → {state}")
             with self._mutex:
                 self.summary.attempts += 1
                 self.summary.count(state)
@@ -371,14 +358,6 @@ class Worker:
         finally:
             with self._mutex:
                 self._in_flight -= 1
-
-    def _commit(self, message: str) -> None:
-        if self.on_commit is None:
-            return
-        try:
-            self.on_commit(message)
-        except JobError as error:  # the local ledger is still right; the next push carries it
-            log.warning("ledger push failed: %s", error)
 
     def run(
         self, *, until_idle: bool, workers: int = 1, poll_s: float = 0.05, stop: threading.Event | None = None
@@ -398,13 +377,11 @@ class Worker:
                 try:
                     if self.step():
                         continue
-                except JobError as error:  # the ledger stayed locked: this order's lease will expire and
+                    if until_idle and not self.has_work():
+                        return
+                except JobError as error:  # the ledger stayed locked or unreachable: an order this step held
                     log.warning("worker step failed (%s); the order is reclaimed when its lease expires",
-                                type(error).__name__)  # reconcile takes it back; keep serving the others
-                    stop.wait(poll_s)
-                    continue
-                if until_idle and not self.has_work():
-                    return
+                                type(error).__name__)  # keep serving the others
                 stop.wait(poll_s)
 
         threads = [threading.Thread(target=loop, name=f"worker-{n}", daemon=True) for n in range(workers)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from builder.jobs.ledger import Ledger
+from builder.jobs.ledger import open_ledger
 from builder.ops.charts import bar_chart, labelled_bars, meter
 from builder.ops.metrics import OpsSummary, summarise_ledger
 from builder.site.build import ExtraOutput, Site
@@ -32,7 +32,14 @@ def ops_outputs(site: Site) -> list[Rendered]:
     if ledger_dir is None:  # a board without a gift pipeline has no ops page and no Operations link
         return []
     has_ledger = ledger_dir is not None and (ledger_dir / "orders").is_dir()
-    summary = summarise_ledger(Ledger(ledger_dir)) if has_ledger and ledger_dir else OpsSummary(time.time())
+    if has_ledger and ledger_dir is not None:
+        ledger = open_ledger(ledger_dir)
+        try:
+            summary = summarise_ledger(ledger)
+        finally:
+            ledger.close()
+    else:
+        summary = OpsSummary(time.time())
     timing = dict(site.previous_timing)
     pages = int(timing.pop("pages", 0))
     state_series = [(state.replace("_", " "), float(count)) for state, count in summary.by_state.items()]

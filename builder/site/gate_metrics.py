@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.jobs.ledger import Ledger
+from builder.jobs.ledger import open_ledger
 from builder.jobs.states import State
 from builder.ops.metrics import Distribution, OpsSummary, summarise_ledger
 
@@ -82,7 +82,11 @@ def ledger_summary(ledger: Path | None) -> OpsSummary | None:
     """The ops summary of the gift ledger the build reports on; None when there is none."""
     if ledger is None or not (ledger / "orders").is_dir():
         return None
-    return summarise_ledger(Ledger(ledger))
+    opened = open_ledger(ledger)
+    try:
+        return summarise_ledger(opened)
+    finally:
+        opened.close()
 
 
 def read_metrics(summary: OpsSummary | None, results: Path | None) -> dict[str, Metric]:

@@ -1,0 +1,91 @@
+"""The PostgreSQL ledger's own guarantees: migrations, the schema check, and surviving a database restart."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from cryptography.fernet import Fernet
+
+from builder.errors import LedgerSchemaError
+from builder.jobs.accept import accept_order
+from builder.jobs.envelope import Envelope
+from builder.jobs.migrate import latest_version, migrate
+from builder.jobs.pg_ledger import PostgresLedger
+from tests.support.postgres import Cluster
+from tests.test_ledger import fake_parse, order
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def empty_database(cluster: Cluster, name: str) -> str:
+    with psycopg.connect(cluster.url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return cluster.url(name)
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GIFT_")}
+    base.update({"PYTHONPATH": str(ROOT), "GIFT_ENVELOPE_KEY": Fernet.generate_key().decode(),
+                 "GIFT_WEBHOOK_SECRET": "whsec_x", **(env or {})})
+    return subprocess.run([sys.executable, "-m", "builder", *args], cwd=ROOT, env=base, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_gift_migrate_creates_the_schema_once_and_is_idempotent(postgres_cluster: Cluster) -> None:
+    url = empty_database(postgres_cluster, "migrate_twice")
+    first = cli("gift", "migrate", env={"GIFT_LEDGER_URL": url})
+    assert first.returncode == 0, first.stderr
+    assert "applied 0001_orders_audit_envelopes_outbox" in first.stdout
+    again = cli("gift", "migrate", "--ledger", url)
+    assert again.returncode == 0 and "already up to date" in again.stdout and "applied" not in again.stdout
+    with psycopg.connect(url) as conn:
+        versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+    assert versions == list(range(1, latest_version() + 1))
+
+
+def test_worker_and_intake_refuse_an_older_schema_with_a_clear_message(postgres_cluster: Cluster) -> None:
+    url = empty_database(postgres_cluster, "not_migrated")
+    for command in (("gift", "work", "--until-idle"), ("intake", "serve", "--port", "0")):
+        done = cli(*command, "--ledger", url)
+        assert done.returncode == 1
+        assert "schema version 0, this code needs" in done.stderr and "gift migrate" in done.stderr
+        assert "Traceback" not in done.stderr
+    with pytest.raises(LedgerSchemaError):
+        PostgresLedger(url)
+    migrate(url)
+    PostgresLedger(url).close()
+
+
+def test_a_wrong_password_or_an_unreachable_database_is_one_clear_line(postgres_cluster: Cluster) -> None:
+    url = f"postgresql://giftboard:s3cret-pass@127.0.0.1:{postgres_cluster.port + 1}/nowhere?connect_timeout=2"
+    done = cli("gift", "list", "--ledger", url)
+    assert done.returncode == 1
+    assert "ledger database unavailable" in done.stderr and "Traceback" not in done.stderr
+    assert "s3cret-pass" not in done.stderr + done.stdout
+
+
+def test_orders_survive_an_immediate_database_restart(postgres_cluster: Cluster) -> None:
+    url = postgres_cluster.new_database()
+    envelope = Envelope(Fernet.generate_key())
+    ledger = PostgresLedger(url)
+    try:
+        ref, _ = accept_order(order("pay_restart"), ledger=ledger, envelope=envelope, parse=fake_parse)
+        postgres_cluster.restart_immediate()  # every pooled connection is cut
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert accept_order(order("pay_restart"), ledger=ledger, envelope=envelope, parse=fake_parse) == (
+                    ref, False)
+                break
+            except Exception:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert ledger.get(ref).state == "queued"
+    finally:
+        ledger.close()
