@@ -42,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
                                       how_to_change=f"PORT={args.port + 1} make demo (or --port {args.port + 1})")
     ensure_dev_chain(DEFAULT_DEV_DIR)
     print(f"C2PA development certificate chain in {DEFAULT_DEV_DIR}/ (local signing only, never for production)")
+    if not settings.gifts_base_url:
+        print("warning: GIFT_GIFTS_BASE_URL is not set, so the gift page's og:image and og:url are relative: link "
+              "previews need the public address in production (publishing to object storage refuses to run "
+              "without it)", file=sys.stderr)
     gifts = GiftService(settings, args.ledger)
     step("Submitting a sample order (its private fields stay in an encrypted envelope)")
     try:
