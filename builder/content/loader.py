@@ -23,6 +23,7 @@ from builder.content.source import (
     control_characters,
     control_message,
     escaped_controls,
+    has_control_bytes,
     locate,
     parse_yaml,
     split_front_matter,
@@ -82,13 +83,16 @@ class Loader:
             self.error(path, 1, OUTSIDE)
             return None
         try:
-            text = full.read_text(encoding="utf-8")
+            data = full.read_bytes()
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             self.error(path, 1, "not UTF-8 text: save the file as UTF-8")
             return None
         except OSError as error:
             self.error(path, 1, f"cannot read the file ({error.strerror or error}): make it a readable Markdown file")
             return None
+        if not has_control_bytes(data):
+            return text
         bad_lines = list(control_characters(text))
         for line, message in bad_lines:
             self.error(path, line, message)

@@ -19,6 +19,9 @@ from builder.errors import FrontMatterError
 FENCE = "---"
 # C0 controls (tab, LF and CR aside) and the two non-characters: not allowed in XML, so never in the Atom feed
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+CONTROL_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])  # the same C0 set, as UTF-8 bytes
+NONCHARACTERS = (b"\xef\xbf\xbe", b"\xef\xbf\xbf")  # U+FFFE, U+FFFF in UTF-8
+FENCE_LINE = re.compile(r"^---\r?$", re.M)
 TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -67,15 +70,18 @@ class SourceFile:
 
 
 def split_front_matter(text: str) -> SourceFile:
+    """Split at the first `---` line after the opening one; lines are counted by "\\n", as editors count them."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    lines = text.splitlines(keepends=True)
-    if not lines or lines[0].rstrip("\r\n") != FENCE:
+    first_end = text.find("\n")
+    first = text if first_end == -1 else text[:first_end]
+    if first.rstrip("\r") != FENCE:
         raise FrontMatterError(1, "missing front matter: start the file with a '---' line, then YAML, then '---'")
-    for index in range(1, len(lines)):
-        if lines[index].rstrip("\r\n") == FENCE:
-            return SourceFile("".join(lines[1:index]), "".join(lines[index + 1 :]), index + 2)
-    raise FrontMatterError(1, "front matter is not closed: add a '---' line after the YAML")
+    closing = FENCE_LINE.search(text, first_end + 1) if first_end != -1 else None
+    if closing is None:
+        raise FrontMatterError(1, "front matter is not closed: add a '---' line after the YAML")
+    body_line = text.count("\n", 0, closing.start()) + 2
+    return SourceFile(text[first_end + 1 : closing.start()], text[closing.end() + 1 :], body_line)
 
 
 def parse_yaml(text: str, *, first_line: int = 1) -> Any:
@@ -132,6 +138,12 @@ def locate(text: str, loc: tuple[str | int, ...], *, first_line: int = 1) -> int
 
 def control_message(character: str) -> str:
     return f"control character U+{ord(character[:1] or chr(0)):04X} in the text: remove it (a feed cannot carry it)"
+
+
+def has_control_bytes(data: bytes) -> bool:
+    """Whether UTF-8 `data` holds a character of CONTROL (a C0 byte never occurs inside a multi-byte sequence),
+    at C speed: the check runs on every content file."""
+    return len(data.translate(None, CONTROL_BYTES)) != len(data) or any(n in data for n in NONCHARACTERS)
 
 
 def control_characters(text: str, *, first_line: int = 1) -> Iterator[tuple[int, str]]:
