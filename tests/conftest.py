@@ -1,4 +1,5 @@
-"""Shared fixtures: Debian's Chromium, a page in a fresh context, a static server for built sites.
+"""Shared fixtures: Debian's Chromium, a page in a fresh context, a static server for built sites, a throwaway
+envelope (tests/support/jobs.py).
 
 Property tests are random locally (new examples every run find new bugs) and deterministic under `CI=true`:
 the `ci` Hypothesis profile derandomizes (examples derive from each test's own code) and keeps no example
@@ -20,6 +21,7 @@ from hypothesis import settings as hypothesis_settings
 from builder.jobs.ledger import Ledger, open_ledger
 from tests.support import missing_tool
 from tests.support.browser import StaticServer, launch_chromium, new_page, serve_directory
+from tests.support.jobs import envelope  # noqa: F401 - a fixture for every test module
 from tests.support.postgres import Cluster, start_cluster
 
 if TYPE_CHECKING:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,8 @@ from builder.jobs.ledger import JobRecord
 from builder.jobs.reconcile import reconcile
 from builder.jobs.settings import load_settings
 from tests.fakes.flaky_provider import FlakyProvider
-from tests.test_ledger import fake_parse, order
+from tests.support.crash import kill_rounds, stop
+from tests.support.jobs import fake_parse, order
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDERS = 20
@@ -53,36 +53,29 @@ def test_orders_survive_sigkilled_workers_and_a_flaky_provider(tmp_path: Path) -
     tokens = {ref: ledger.get(ref).token for ref in refs}
 
     provider = FlakyProvider(failure_rate=0.2, max_latency_s=0.4, seed=rng.randrange(1 << 30)).start()
-    kills = rounds = 0
+    published = lambda: all(ledger.get(ref).state == "published" for ref in refs)  # noqa: E731
+
+    def start_ready() -> list[subprocess.Popen]:
+        workers = [start_worker(ledger_dir, out_dir, provider.url, env) for _ in range(2)]
+        for proc in workers:
+            assert proc.stdout is not None and "ready" in proc.stdout.readline()
+        return workers
+
     workers: list[subprocess.Popen] = []
     try:
-        while rounds < KILL_ROUNDS and not all(ledger.get(ref).state == "published" for ref in refs):
-            rounds += 1
-            workers = [start_worker(ledger_dir, out_dir, provider.url, env) for _ in range(2)]
-            for proc in workers:
-                assert proc.stdout is not None and "ready" in proc.stdout.readline()
-            # both die at random moments in the first rounds; later rounds let one of them live on
-            for proc in workers:
-                time.sleep(rng.uniform(0.05, 0.5))
-                if rounds <= 3 or rng.random() < 0.5:
-                    proc.send_signal(signal.SIGKILL)
-                    kills += 1
-            time.sleep(0.7)  # let killed leases expire (GIFT_LEASE_S=0.6)
-            for proc in workers:
-                proc.kill()
-                proc.wait(timeout=10)
-            reconcile(ledger, settings)
+        # both die at random moments in the first rounds; later rounds let one of them live on
+        killed = kill_rounds(start_ready, rng=rng, max_rounds=KILL_ROUNDS, kill_delay_s=(0.05, 0.5), always_kill=3,
+                             lease_wait_s=0.7,  # killed leases expire (GIFT_LEASE_S=0.6)
+                             reconcile=lambda: reconcile(ledger, settings), done=published)
+        kills, rounds = killed.kills, killed.rounds
         # recovery: the survivors of all that carry on undisturbed until everything is published
         workers = [start_worker(ledger_dir, out_dir, provider.url, env) for _ in range(2)]
         recovery_ends = time.monotonic() + RECOVERY_S
-        while not all(ledger.get(ref).state == "published" for ref in refs) and time.monotonic() < recovery_ends:
+        while not published() and time.monotonic() < recovery_ends:
             time.sleep(0.2)
             reconcile(ledger, settings)
     finally:
-        for proc in workers:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
+        stop(workers)
         provider.shutdown()
 
     states = {ref: ledger.get(ref).state for ref in refs}
@@ -145,25 +138,16 @@ def test_real_gift_work_processes_survive_sigkill(tmp_path: Path) -> None:
     tokens = {ref: ledger.get(ref).token for ref in refs}
     command = [sys.executable, "-m", "builder", "gift", "work", "--workers", "2", "--ledger", str(ledger_dir),
                "--out", str(out_dir)]
-    kills = 0
-    procs: list[subprocess.Popen] = []
     published = lambda: all(ledger.get(ref).state == "published" for ref in refs)  # noqa: E731
+
+    def start() -> list[subprocess.Popen]:
+        return [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for _ in range(2)]
+
     try:
-        for round_no in range(1, 7):  # rounds with kills, counted, not timed
-            if published():
-                break
-            procs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL) for _ in range(2)]
-            for proc in procs:
-                time.sleep(rng.uniform(1.0, 2.5))
-                if round_no <= 2 or rng.random() < 0.5:
-                    proc.send_signal(signal.SIGKILL)
-                    kills += 1
-            time.sleep(1.1)  # killed leases run out
-            for proc in procs:
-                proc.kill()
-                proc.wait(timeout=10)
-            reconcile(ledger, settings)
+        kills = kill_rounds(start, rng=rng, max_rounds=6, kill_delay_s=(1.0, 2.5), always_kill=2,
+                            lease_wait_s=1.1,  # killed leases run out
+                            reconcile=lambda: reconcile(ledger, settings), done=published).kills
         # recovery: one undisturbed worker run to idle (bounded only against a hang), then reconcile
         for _ in range(20):
             if published():
@@ -172,10 +156,6 @@ def test_real_gift_work_processes_survive_sigkill(tmp_path: Path) -> None:
                            stderr=subprocess.DEVNULL, timeout=RECOVERY_S, check=True)
             reconcile(ledger, settings)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
         chat.stop()
 
     assert {ledger.get(ref).state for ref in refs} == {"published"}

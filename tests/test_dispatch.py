@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography.fernet import Fernet
 
 from builder.errors import ConfigError
 from builder.jobs.dispatch import GitHubDispatcher, dispatch_order
@@ -22,7 +21,7 @@ from builder.jobs.worker import Worker
 from tests.fakes.github_actions import FakeActions
 from tests.fakes.intake_server import running
 from tests.fakes.job_processor import publish_page
-from tests.test_ledger import fake_parse, order
+from tests.support.jobs import accept, fake_parse, order
 
 
 @pytest.fixture
@@ -43,17 +42,8 @@ def settings(github: FakeActions) -> JobSettings:
 
 @pytest.fixture
 def ledger(tmp_path: Path) -> Ledger:
+    """Dispatch is backend-independent: the folder ledger alone (conftest's runs every backend)."""
     return Ledger(tmp_path / "ledger")
-
-
-@pytest.fixture
-def envelope() -> Envelope:
-    return Envelope(Fernet.generate_key())
-
-
-def accept(ledger: Ledger, envelope: Envelope, key: str = "pay_1") -> str:
-    from builder.jobs.accept import accept_order
-    return accept_order(order(key), ledger=ledger, envelope=envelope, parse=fake_parse)[0]
 
 
 def test_dispatch_sends_only_the_ref_with_the_dispatch_token(

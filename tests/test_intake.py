@@ -19,9 +19,9 @@ from builder.jobs.ledger import Ledger
 from builder.jobs.settings import JobSettings
 from builder.jobs.signature import HEADER, sign
 from tests.fakes.intake_server import running
+from tests.support.jobs import fake_parse
 from tests.support.ledgers import nothing_recorded as recorded_nothing
 from tests.support.ledgers import refs, stored_bytes
-from tests.test_ledger import fake_parse
 
 SECRET = "whsec_test_secret"
 STORY = "Maya grew up at 12 Secret Lane"

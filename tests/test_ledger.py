@@ -18,35 +18,13 @@ from builder.jobs.ledger import JobRecord, Ledger
 from builder.jobs.retry import backoff_delay, retry_delay
 from builder.jobs.settings import JobSettings, load_settings
 from builder.jobs.states import State
+from tests.support.jobs import fake_parse, order
 from tests.support.ledgers import nothing_recorded, refs, stored_bytes
-
-PRIVATE = "Maya Example lives at 12 Secret Lane"
-
-
-class FakeOrder:
-    def __init__(self, key: str) -> None:
-        self.idempotency_key = key
-
-
-def fake_parse(raw: bytes) -> FakeOrder:
-    data = json.loads(raw)
-    if "idempotency_key" not in data:
-        raise OrderError(["idempotency_key: field required"])
-    return FakeOrder(data["idempotency_key"])
-
-
-def order(key: str = "pay_1", story: str = PRIVATE) -> bytes:
-    return json.dumps({"idempotency_key": key, "story": story}).encode()
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> FolderLedger:
     return FolderLedger(tmp_path / "ledger")
-
-
-@pytest.fixture
-def envelope() -> Envelope:
-    return Envelope(Fernet.generate_key())
 
 
 def all_ledger_bytes(ledger: Ledger) -> bytes:

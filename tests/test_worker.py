@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 
 from builder.errors import EnvelopeError, GuardViolation, JobError, ProviderError
 from builder.gifts.contracts import PublishedGift
@@ -23,16 +22,11 @@ from builder.jobs.states import State
 from builder.jobs.worker import JobContext, Worker
 from tests.fakes.flaky_provider import FlakyProvider
 from tests.fakes.job_processor import HttpProcessor, publish_page
+from tests.support.jobs import fake_parse, order
 from tests.support.ledgers import has_envelope, stored_bytes
-from tests.test_ledger import fake_parse, order
 
 # zero backoff: retries are due at once, so --until-idle (which never waits for later retries) runs them
 FAST = JobSettings(lease_s=1.0, retry_base_s=0.0, retry_cap_s=0.0, max_attempts=4)
-
-
-@pytest.fixture
-def envelope() -> Envelope:
-    return Envelope(Fernet.generate_key())
 
 
 def submit(ledger: Ledger, envelope: Envelope, n: int = 1) -> list[str]:

@@ -7,9 +7,8 @@ import random
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 
-from tests.fakes.loopback import LoopbackServer
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 
 class FlakyProvider(LoopbackServer):
@@ -30,15 +29,11 @@ class FlakyProvider(LoopbackServer):
         pass  # a SIGKILLed worker hangs up mid-request: expected here, not worth a traceback
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: FlakyProvider
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length) or b"{}")
+        body = json.loads(self.read_body() or b"{}")
         with self.server.lock:
             self.server.calls += 1
             fail = self.server.rng.random() < self.server.failure_rate

@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fakes.loopback import LoopbackServer
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 
 class FakeActions(LoopbackServer):
@@ -35,11 +34,8 @@ DISPATCH = re.compile(r"^/repos/([^/]+)/([^/]+)/actions/workflows/([^/]+)/dispat
 RUN = re.compile(r"^/repos/([^/]+)/([^/]+)/actions/runs/(\d+)$")
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: FakeActions
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
     def _reply(self, status: int, payload: Any = None) -> None:
         data = b"" if payload is None else json.dumps(payload).encode()
@@ -55,8 +51,7 @@ class _Handler(BaseHTTPRequestHandler):
                                          "auth": self.headers.get("Authorization", ""), "body": body})
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length) or b"null")
+        body = json.loads(self.read_body() or b"null")
         self._record(body)
         if not DISPATCH.match(self.path):
             return self._reply(404, {"message": "Not Found"})

@@ -13,9 +13,11 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from tests.fakes.loopback import QuietHandler
 
 T0 = "2026-11-20T10:00:00Z"
 
@@ -336,12 +338,9 @@ def rate_limit_json(remaining: int) -> dict[str, Any]:
 REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):  # quiet: tests read FakeGitHub.log
     api: FakeGitHub
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read FakeGitHub.log
-        return
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -364,9 +363,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         parts = urlsplit(self.path)
         path, query = parts.path, parse_qs(parts.query)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        self.read_body()
         self.api.record(method, path, parts.query, self.client_address[1])
         if self.api.token and self.headers.get("Authorization", "") not in (
             f"token {self.api.token}", f"Bearer {self.api.token}"

@@ -1,4 +1,5 @@
-"""The base of every HTTP fake: a threaded server on 127.0.0.1 with a free port, started and stopped by tests."""
+"""The base of every HTTP fake: a threaded server on 127.0.0.1 with a free port, started and stopped by tests,
+and a quiet request handler."""
 
 from __future__ import annotations
 
@@ -32,3 +33,14 @@ class LoopbackServer(ThreadingHTTPServer):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A fake's request handler: no access log on stderr (tests read what the fake records instead)."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def read_body(self) -> bytes:
+        """The request body (Content-Length bytes; empty without one)."""
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -20,11 +20,10 @@ import time
 import wave
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tests.fakes.chat_api import altered
-from tests.fakes.loopback import LoopbackServer
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 
 @dataclass
@@ -151,15 +150,11 @@ class PredictionsFake(LoopbackServer):
         return tiny_wav(info=info)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: PredictionsFake
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length)
+        raw = self.read_body()
         self._auth()
         if self.path.rstrip("/") != "/v1/predictions":
             self._json(404, {"detail": "not found"})
