@@ -1,7 +1,8 @@
 """A stand-in generation step for job tests: calls a provider over HTTP and publishes a page atomically.
 
-It follows the real publisher's rules (staging folder, then rename into gifts/<token>/) so tests can
-count pages; every publish is also logged to <out>/publish.log to prove a page was made once per token.
+`publish_page` follows the real publisher's rules (staging folder, then rename into gifts/<token>/);
+`HttpProcessor` publishes with the real `LocalPublisher` inside the attempt's go-live guard. Every publish is
+also logged to <out>/publish.log so tests can count them per token.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import httpx
 
 from builder.errors import ProviderError
 from builder.gifts.contracts import ProviderTiming, PublishedGift
+from builder.gifts.publisher import LocalPublisher
 from builder.jobs.worker import JobContext
 
 
@@ -51,7 +53,9 @@ class HttpProcessor:
             raise ProviderError("provider unreachable", retryable=True, category="provider_timeout") from None
         if response.status_code >= 500:
             raise ProviderError("provider 5xx", retryable=True, category="provider_5xx")
-        gift = publish_page(context.out_dir, context.token, f"<p>{response.json()['lyrics']}</p>")
+        html = f"<p>{response.json()['lyrics']}</p>".encode()
+        # the real publisher: the page goes live inside the attempt's ownership of the order (go_live)
+        gift = LocalPublisher(context.out_dir).publish(context.token, {"index.html": html}, go_live=context.go_live)
         with (context.out_dir / "publish.log").open("a") as log:
             log.write(f"{context.ref} {context.token}\n")
         timing = ProviderTiming(stage="lyrics", provider="fake", seconds=time.monotonic() - started, outcome="ok")

@@ -46,6 +46,7 @@ class Cluster:
     root: Path
     port: int
     as_postgres: bool
+    durable: bool = False  # fsync on (benchmarks); tests turn it off: a killed server still loses nothing
     log: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -68,8 +69,9 @@ class Cluster:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
 
     def start(self) -> None:
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB")
+        speed = "" if self.durable else "-c fsync=off -c full_page_writes=off "
+        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 {speed}"
+                   "-c max_connections=300 -c shared_buffers=128MB")
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "-t", "60", "start")
 
     def restart_immediate(self) -> None:
@@ -96,16 +98,17 @@ class Cluster:
         migrate(self.url(TEMPLATE))
 
 
-def start_cluster() -> Cluster:
-    """initdb + pg_ctl start in a fresh temp folder; raises FileNotFoundError when no server is installed."""
+def start_cluster(*, durable: bool = False, parent: Path | None = None) -> Cluster:
+    """initdb + pg_ctl start in a fresh temp folder (under `parent`); raises FileNotFoundError when no server
+    is installed."""
     binary = pg_bin()
     if binary is None:
         raise FileNotFoundError("PostgreSQL server binaries (/usr/lib/postgresql/*/bin) are not installed")
     as_postgres = os.geteuid() == 0
-    root = Path(tempfile.mkdtemp(prefix="giftboard-pg-"))
+    root = Path(tempfile.mkdtemp(prefix="giftboard-pg-", dir=parent))
     if as_postgres:
         shutil.chown(root, "postgres", "postgres")
-    cluster = Cluster(binary, root, free_port(), as_postgres)
+    cluster = Cluster(binary, root, free_port(), as_postgres, durable)
     try:
         cluster._run("initdb", "-D", str(cluster.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
                      "--locale=C", "--no-sync")
