@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from builder.errors import MediaError
 
 BIT_RATE = 64_000
+LAME_QUALITY = "7"  # LAME's -q 7: half the CPU of its default (~0.19 s against ~0.34 s for a 37 s song here),
+# the same bytes at this constant bit rate, and no difference one can hear at 64 kbit/s mono
 MP3_RATES = (22_050, 24_000, 32_000, 44_100, 48_000)  # kept as they are; anything else becomes 44.1 kHz
 DEFAULT_RATE = 44_100
 MAX_SECONDS = 600.0
@@ -39,7 +41,8 @@ def encode_mp3(data: bytes) -> EncodedAudio:
             out = io.BytesIO()
             samples = 0
             with av.open(out, "w", format="mp3") as sink:
-                encoder = sink.add_stream("libmp3lame", rate=rate, layout="mono")
+                encoder = sink.add_stream("libmp3lame", rate=rate, layout="mono",
+                                          options={"compression_level": LAME_QUALITY})
                 encoder.bit_rate = BIT_RATE
                 resampler = av.AudioResampler(format="s16p", layout="mono", rate=rate)
                 for frame in source.decode(stream):
