@@ -40,6 +40,7 @@ demo: $(STAMP)
 test: $(STAMP) node_modules/.installed
 	$(PY) -m ruff check builder tests benchmarks
 	$(VENV)/bin/lint-imports
+	$(PY) -m tests.support.lock
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
