@@ -112,6 +112,18 @@ class _ExecutableMarkupFinder(HTMLParser):
                     self._report(f"<{tag}> {name}={value[:60]!r}")
 
 
+SEARCH_SCRIPT = re.compile(
+    r'<script src="(?:\.\./)*assets/search\.js" data-pagefind="(?:\.\./)*pagefind/pagefind\.js" '
+    r'data-site-root="(?:\.\./)*(?:\./)?" defer></script>'
+)
+
+
+def without_search_script(html: str) -> str:
+    """A built page without the site's own search enhancement (the one script the templates add, at most once)."""
+    assert len(SEARCH_SCRIPT.findall(html)) <= 1
+    return SEARCH_SCRIPT.sub("", html)
+
+
 def find_executable_markup(html: str) -> list[str]:
     """Everything in ``html`` that could run code: scripts (JSON-LD excepted), handlers, script URLs, frames…"""
     finder = _ExecutableMarkupFinder()
