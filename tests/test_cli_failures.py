@@ -126,9 +126,10 @@ def test_a_full_output_disk_waits_without_spending_attempts_and_ops_shows_it(
     ledger, out = tmp_path / "ledger", tmp_path / "site"
     env.update({"GIFT_MAX_ATTEMPTS": "1", "GIFT_RETRY_BASE_S": "600"})
     ref = submitted(env, ledger)
-    # ledger records are a few KB; the song is megabytes: only the gift's output hits the limit
+    # ledger files stay under a few KB; the song and the cover art are far larger: only the output hits the limit
+    assert max(p.stat().st_size for p in ledger.rglob("*") if p.is_file()) < 4096
     done = cli(env, "gift", "work", "--until-idle", "--ledger", str(ledger), "--out", str(out),
-               max_file_bytes=256 * 1024)
+               max_file_bytes=16 * 1024)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     status = json.loads(cli(env, "gift", "status", ref, "--json", "--ledger", str(ledger)).stdout)
     assert status["state"] == "retry_wait" and status["reason"] == "storage_full"
