@@ -24,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     options = options_from(args)
     manifest = Manifest.load(options.manifest_path, options.out.resolve())
-    if up_to_date(options, manifest, quick_key(options)):
+    key = quick_key(options)
+    if up_to_date(options, manifest, key):
         # answered from file stats alone: the pipeline (pydantic, Jinja, comrak, PyGithub) is never imported
         elapsed = (time.perf_counter() - started) * 1000
         print(f"{args.out}: up to date ({len(manifest.pages)} pages) in {elapsed:.0f} ms")
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     site = board_site(options)
     try:
-        result = site.build()
+        result = site.build(known_key=key)
     except ContentError as error:
         report(error.diagnostics, title="Board build failed", settings=args.settings)
         print("build failed: the previous output is untouched", file=sys.stderr)

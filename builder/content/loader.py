@@ -46,13 +46,15 @@ class Loader:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.real_root = root.resolve()
-        self.shown_root = Path(relative_path(root))
+        shown = relative_path(root)
+        self.shown_prefix = "" if shown == "." else shown.rstrip(os.sep) + os.sep  # as errors print the folder
+        self.root_text = str(root)
         self.diagnostics: list[Diagnostic] = []
         self.unloaded: dict[str, Unloaded] = {}
 
     def display(self, path: Path) -> str:
-        # the path as written, not where a symlink leads
-        return str(self.shown_root / path)
+        # the path as written, not where a symlink leads (plain strings: this runs for every page)
+        return self.shown_prefix + str(path)
 
     def error(self, path: Path, line: int, message: str) -> None:
         self.diagnostics.append(Diagnostic(self.display(path), line, message))
@@ -78,12 +80,13 @@ class Loader:
 
     def read_text(self, path: Path, *, symlinked: bool = True) -> str | None:
         """The file's text, or None after reporting why it cannot be used (outside the folder, unreadable)."""
-        full = self.root / path
-        if symlinked and not full.resolve().is_relative_to(self.real_root):
+        full = os.path.join(self.root_text, path)
+        if symlinked and not Path(full).resolve().is_relative_to(self.real_root):
             self.error(path, 1, OUTSIDE)
             return None
         try:
-            data = full.read_bytes()
+            with open(full, "rb") as file:
+                data = file.read()
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             self.error(path, 1, "not UTF-8 text: save the file as UTF-8")

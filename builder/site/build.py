@@ -252,12 +252,15 @@ class Site:
         problems = self.render_all(None, Manifest(out=str(self.options.out)))
         return problems + (self.warnings if self.options.strict else [])
 
-    def build(self) -> BuildReport:
-        """Build into a staging folder and swap it in; on any error the previous output stays."""
+    def build(self, *, known_key: str | None = None) -> BuildReport:
+        """Build into a staging folder and swap it in; on any error the previous output stays.
+
+        `known_key` is the inputs' `quick_key` when the caller has just computed it (the tree walk and `git
+        rev-parse` are not repeated)."""
         options = self.options
         out = options.out.resolve()
         manifest = Manifest.load(options.manifest_path, out)
-        key = quick_key(options)
+        key = quick_key(options) if known_key is None else known_key
         if up_to_date(options, manifest, key):
             self.report.up_to_date = True
             self.report.pages = sum(1 for path in manifest.pages)
