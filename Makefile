@@ -8,18 +8,22 @@ PORT ?= 8000
 
 LOCK := requirements-test.lock
 RUNTIME_LOCK := requirements.lock
+UV_LOCK := requirements-uv.lock
+UV := $(VENV)/bin/uv
 # pyproject.toml's [build-system] requires: locked too, so installing the project fetches nothing unpinned
 BUILD_REQUIRES := setuptools>=77
-UV_COMPILE := echo '$(BUILD_REQUIRES)' | $(VENV)/bin/uv pip compile pyproject.toml - --quiet --generate-hashes \
+UV_COMPILE := echo '$(BUILD_REQUIRES)' | $(UV) pip compile pyproject.toml - --quiet --generate-hashes \
 	--python-version 3.11 --no-header --annotation-style line
 
 .PHONY: demo test lint lock bench build serve clean
 
-# Installs exactly the locked versions (hash-checked), then the project itself without resolving anything.
-$(STAMP): pyproject.toml $(LOCK)
+# Installs exactly the locked versions (hash-checked), then the project itself without resolving anything. uv
+# installs (pip would take minutes); uv itself comes first, hash-checked, from its own one-line lock.
+$(STAMP): pyproject.toml $(LOCK) $(UV_LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(UV_LOCK)
+	$(UV) pip install --quiet --python $(PY) --require-hashes --no-deps -r $(LOCK)
+	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 # After changing dependencies in pyproject.toml: re-resolve both locks (the newest versions the ranges admit)
@@ -27,7 +31,9 @@ $(STAMP): pyproject.toml $(LOCK)
 lock: $(STAMP)
 	$(UV_COMPILE) --extra test -o $(LOCK)
 	$(UV_COMPILE) --constraint $(LOCK) -o $(RUNTIME_LOCK)
-	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	echo uv | $(UV) pip compile - --quiet --generate-hashes --python-version 3.11 --no-header \
+		--annotation-style line --constraint $(LOCK) -o $(UV_LOCK)
+	$(UV) pip install --quiet --python $(PY) --require-hashes --no-deps -r $(LOCK)
 	touch $(STAMP)
 
 node_modules/.installed: package.json package-lock.json

@@ -17,7 +17,7 @@ def test_the_lock_files_cover_pyproject() -> None:
 
 def test_a_dependency_added_without_make_lock_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    for name in ("pyproject.toml", lock.TEST_LOCK, lock.RUNTIME_LOCK):
+    for name in ("pyproject.toml", lock.TEST_LOCK, lock.RUNTIME_LOCK, lock.UV_LOCK):
         shutil.copy(lock.ROOT / name, tmp_path / name)
     pyproject = tmp_path / "pyproject.toml"
     text = pyproject.read_text(encoding="utf-8")

@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-TEST_LOCK, RUNTIME_LOCK = "requirements-test.lock", "requirements.lock"
+TEST_LOCK, RUNTIME_LOCK, UV_LOCK = "requirements-test.lock", "requirements.lock", "requirements-uv.lock"
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^ ;\\]+)", re.M)
 
 
@@ -53,8 +53,10 @@ def problems() -> list[str]:
                 found.append(f"{requirement.name}=={version} in {lock} is outside {requirement.specifier}")
         found += [f"{name} has no --hash in {lock}" for name in unhashed(lock)]
     test_pins = pins(TEST_LOCK)
-    found += [f"{name} is {version} in {RUNTIME_LOCK} but {test_pins.get(name)} in {TEST_LOCK}"
-              for name, version in pins(RUNTIME_LOCK).items() if test_pins.get(name) != version]
+    for other in (RUNTIME_LOCK, UV_LOCK):
+        found += [f"{name} is {version} in {other} but {test_pins.get(name)} in {TEST_LOCK}"
+                  for name, version in pins(other).items() if test_pins.get(name) != version]
+    found += [f"{name} has no --hash in {UV_LOCK}" for name in unhashed(UV_LOCK)]
     return found
 
 
