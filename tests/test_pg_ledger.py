@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from builder.jobs.accept import accept_order
 from builder.jobs.envelope import Envelope
 from builder.jobs.migrate import latest_version, migrate
 from builder.jobs.pg_ledger import PostgresLedger
+from builder.jobs.states import State
 from tests.support.postgres import Cluster
 from tests.test_ledger import fake_parse, order
 
@@ -89,3 +91,30 @@ def test_orders_survive_an_immediate_database_restart(postgres_cluster: Cluster)
         assert ledger.get(ref).state == "queued"
     finally:
         ledger.close()
+
+
+def test_the_board_ops_page_and_ops_summary_read_a_database_ledger(tmp_path: Path,
+                                                                    postgres_cluster: Cluster) -> None:
+    from builder.app.board import board_site
+    from builder.site.build import BuildOptions
+    from tests.board_fixtures import copy_content
+
+    url = postgres_cluster.new_database()
+    envelope = Envelope(Fernet.generate_key())
+    ledger = PostgresLedger(url)
+    try:
+        ref, _ = accept_order(order("pay_ops"), ledger=ledger, envelope=envelope, parse=fake_parse)
+        with ledger.owned(ref) as held:  # a held order: the attention list names it
+            held.transition(State.RUNNING, attempts=1)
+            held.transition(State.HELD, reason="verbatim_story")
+    finally:
+        ledger.close()
+    summary = cli("ops", "summary", "--json", "--ledger", url)
+    assert summary.returncode == 0, summary.stderr
+    figures = json.loads(summary.stdout)
+    assert figures["by_state"] == {"held": 1} and figures["attention"][0]["ref"] == ref
+    out = tmp_path / "board-site"
+    board_site(BuildOptions(content=copy_content(tmp_path / "board"), out=out, cache_dir=tmp_path / "cache",
+                            ledger=url)).build()
+    page = (out / "ops" / "index.html").read_text()
+    assert ref in page and "verbatim_story" in page

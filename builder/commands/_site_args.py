@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from builder.jobs.ledger import ledger_place
 from builder.site.options import TEMPLATES_DIR, BuildOptions
 
 
@@ -19,8 +20,9 @@ def add_site_arguments(parser: argparse.ArgumentParser, *, output: bool = True) 
     parser.add_argument("--base-url", default=None,
                         help="absolute URL the site is published at (default: site.yaml's base_url, "
                              "else $GIFTBOARD_BASE_URL)")
-    parser.add_argument("--ledger", type=Path, default=None, metavar="DIR",
-                        help="gift ledger folder: adds the ops page and its Operations link (default: none)")
+    parser.add_argument("--ledger", type=ledger_place, default=None, metavar="DIR|URL",
+                        help="gift ledger (folder or postgresql:// URL): adds the ops page and its Operations link "
+                             "(default: none)")
     parser.add_argument("--benchmarks", type=Path, default=Path("benchmarks/results"),
                         help="benchmark results the gates' metric criteria read (default: benchmarks/results)")
     parser.add_argument("--no-search", action="store_true", help="build no search index (Pagefind)")

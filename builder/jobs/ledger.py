@@ -235,8 +235,20 @@ class Ledger(Protocol):
     def close(self) -> None: ...
 
 
-def is_database_url(location: str) -> bool:
-    return location.startswith(POSTGRES_SCHEMES)
+def is_database_url(location: str | Path) -> bool:
+    return str(location).startswith(POSTGRES_SCHEMES)
+
+
+def ledger_place(text: str) -> Path | str:
+    """A `--ledger` value: a database URL as it is (a Path would fold its `//`), anything else a folder."""
+    return text if is_database_url(text) else Path(text)
+
+
+def has_ledger(location: Path | str | None) -> bool:
+    """Whether there is a ledger to report on: a database URL, or a folder that holds orders."""
+    if location is None:
+        return False
+    return is_database_url(location) or (Path(location) / "orders").is_dir()
 
 
 def open_ledger(location: str | Path, clock: Clock = time.time, *, check_schema: bool = True) -> Ledger:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from builder.jobs.ledger import has_ledger as ledger_here
 from builder.jobs.ledger import open_ledger
 from builder.ops.charts import bar_chart, labelled_bars, meter
 from builder.ops.metrics import OpsSummary, summarise_ledger
@@ -31,7 +32,7 @@ def ops_outputs(site: Site) -> list[Rendered]:
     ledger_dir = site.options.ledger
     if ledger_dir is None:  # a board without a gift pipeline has no ops page and no Operations link
         return []
-    has_ledger = ledger_dir is not None and (ledger_dir / "orders").is_dir()
+    has_ledger = ledger_here(ledger_dir)
     if has_ledger and ledger_dir is not None:
         ledger = open_ledger(ledger_dir)
         try:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.jobs.ledger import open_ledger
+from builder.jobs.ledger import has_ledger, open_ledger
 from builder.jobs.states import State
 from builder.ops.metrics import Distribution, OpsSummary, summarise_ledger
 
@@ -78,9 +78,9 @@ def benchmark_metrics(results: Path) -> dict[str, Metric]:
     return found
 
 
-def ledger_summary(ledger: Path | None) -> OpsSummary | None:
-    """The ops summary of the gift ledger the build reports on; None when there is none."""
-    if ledger is None or not (ledger / "orders").is_dir():
+def ledger_summary(ledger: Path | str | None) -> OpsSummary | None:
+    """The ops summary of the gift ledger (a folder or a database) the build reports on; None when there is none."""
+    if ledger is None or not has_ledger(ledger):
         return None
     opened = open_ledger(ledger)
     try:

@@ -25,7 +25,7 @@ class BuildOptions:
     incremental: bool = True
     base_url: str | None = None  # overrides site.yaml's base_url
     fallback_base_url: str | None = None  # used when site.yaml has none (CI derives the Pages URL)
-    ledger: Path | None = None  # the gift ledger the ops page reports on
+    ledger: Path | str | None = None  # the gift ledger the ops page reports on: a folder or a postgresql:// URL
     today: date | None = None  # the date gates are overdue against (default: today in UTC)
     github: GitHubEnv = field(default_factory=GitHubEnv)  # reading GitHub (token, API URL) when not --offline
 
