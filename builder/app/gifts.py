@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.errors import ConfigError
+from builder.errors import ConfigError, JobError
 from builder.gifts.contracts import PublishedGift
 from builder.jobs.accept import accept_order
 from builder.jobs.dispatch import dispatch_order
@@ -28,6 +28,7 @@ from builder.jobs.settings import ledger_location
 from builder.jobs.states import State
 from builder.jobs.support import list_view, status_view, summary, support_retry, takedown
 from builder.jobs.worker import JobContext, Worker, WorkSummary, run_owner_prefix
+from builder.ops.metrics import OpsSummary, summarise_ledger
 from builder.settings import Settings
 
 
@@ -55,6 +56,14 @@ class GiftService:
         applied = migrate(location)
         with runtime(location, self.settings) as rt:  # checks the result as the worker and the intake will
             return rt.ledger.describe(), applied
+
+    def ops_summary(self) -> OpsSummary:
+        """Support-safe operational figures (orders by state, attention list, latency, providers)."""
+        location = ledger_location(self.ledger_dir, self.settings)
+        if not is_database_url(location) and not (Path(location) / "orders").is_dir():
+            raise JobError(f"{location}: no ledger here (pass --ledger DIR or URL)")
+        with runtime(location, self.settings) as rt:
+            return summarise_ledger(rt.ledger)
 
     def submit(self, raw: bytes) -> Submission:
         """Validate and record an order (OrderError lists the bad fields); dispatch it on the production queue."""

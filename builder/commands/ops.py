@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from builder.errors import JobError
-from builder.jobs.ledger import is_database_url
-from builder.jobs.runtime import runtime
-from builder.jobs.settings import DEFAULT_LEDGER_DIR, ledger_location
-from builder.ops.metrics import Distribution, OpsSummary, summarise_ledger
+from builder.app.gifts import GiftService
+from builder.jobs.settings import DEFAULT_LEDGER_DIR
+from builder.ops.metrics import Distribution, OpsSummary
 from builder.ops.page import duration
 
 
@@ -27,11 +24,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def run_summary(args: argparse.Namespace) -> int:
-    location = ledger_location(args.ledger, args.settings)
-    if not is_database_url(location) and not (Path(location) / "orders").is_dir():
-        raise JobError(f"{location}: no ledger here (pass --ledger DIR or URL)")
-    with runtime(location, args.settings) as rt:
-        summary = summarise_ledger(rt.ledger)
+    summary = GiftService(args.settings, args.ledger).ops_summary()
     if args.json:
         print(json.dumps(summary.to_json(), indent=2, sort_keys=True))
     else:
