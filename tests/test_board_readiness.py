@@ -180,3 +180,15 @@ def test_a_dependency_is_done_when_every_issue_it_links_is_closed(capsys, tmp_pa
     items = dependencies_of(board)
     assert items[2] == "✓ Done Queue-backed job execution."
     assert items[3] == "○ Open PII and AI disclosure controls."  # one of its two links is still open
+
+
+def test_a_long_readiness_line_names_the_five_most_urgent_gates_and_counts_the_rest(capsys, content, tmp_path) -> None:
+    for number in range(1, 4):
+        (content / "gates" / f"extra-{number}.md").write_text(
+            f"---\ntitle: Extra {number}\nstatus: planned\nworkstream: ops\norder: {10 + number}\n---\nMore work.\n",
+            encoding="utf-8")
+    board = (build(capsys, content, tmp_path) / "index.html").read_text(encoding="utf-8")
+    line = readiness_line(board)
+    assert line.startswith("1 of 7 gates complete · blocking launch: Observability (blocked:")
+    assert line.endswith("Infrastructure as Code, Extra 1, Extra 2, and 1 more")
+    assert re.search(r', and <a href="gates/">1 more</a>', board)
