@@ -80,6 +80,7 @@ class MediaFile:
     name: str  # file name inside the gift folder; never carries names from the order
     data: bytes
     mime: str
+    seconds: float = 0.0  # audio: the decoded length (encoder padding trimmed), as a browser plays it
 
 
 @dataclass(frozen=True)

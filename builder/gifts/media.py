@@ -94,9 +94,10 @@ def audio_file(audio: AudioClip, *, c2pa: C2paSettings, disclosure: Disclosure =
     extension = audio.extension.lower().lstrip(".")
     if extension not in AUDIO_FORMATS:
         raise MediaError(f"audio format {extension!r} is not supported (wav, mp3 or flac)")
-    tagged = tag_audio(encode_mp3(audio.data).data, "mp3", disclosure)
-    return _signed(MediaFile("song.mp3", tagged, "audio/mpeg"), c2pa, disclosure.source_type("audio"),
-                   audio.provider)
+    encoded = encode_mp3(audio.data)
+    tagged = tag_audio(encoded.data, "mp3", disclosure)
+    song = _signed(MediaFile("song.mp3", tagged, "audio/mpeg"), c2pa, disclosure.source_type("audio"), audio.provider)
+    return MediaFile(song.name, song.data, song.mime, seconds=encoded.duration_s)
 
 
 def image_size(data: bytes) -> tuple[int, int]:

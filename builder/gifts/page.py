@@ -239,10 +239,12 @@ def _style_line(page: GiftPage) -> str:
 
 
 def _seconds(audio: MediaFile) -> int:
-    """The song's length in whole seconds, or 0 when the file's length cannot be read."""
+    """The song's length in whole seconds as a player shows it (rounded down), or 0 when it cannot be read."""
+    if audio.seconds:
+        return int(audio.seconds)
     try:
         info = mutagen.File(io.BytesIO(audio.data))
-        return round(info.info.length) if info is not None else 0
+        return int(info.info.length) if info is not None else 0
     except Exception:  # mutagen's error families; the length is optional
         return 0
 
