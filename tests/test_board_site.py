@@ -96,6 +96,8 @@ def test_readiness_line_and_first_gate_are_on_the_first_screen_of_a_390_px_phone
         first_gate = page.locator(".cards--gates .card").first.bounding_box()  # the first gate card, whole
         assert first_gate is not None and first_gate["y"] + first_gate["height"] <= 844, first_gate
         assert page.locator(".cards--gates .card h4").first.inner_text() == "Security Audit"
+        violations = axe_violations(page)  # the phone layout moves boxes: it must still pass
+        assert violations == [], describe_violations(violations)
     finally:
         context.close()
 
