@@ -264,12 +264,14 @@ def publish(site: Path, page: GiftPage) -> Path:
     return site / "gifts" / page.token / "index.html"
 
 
-def test_gift_page_and_removed_page_validate_as_html5(tmp_path: Path) -> None:
+def test_gift_page_removed_page_and_gifts_folder_page_validate_as_html5(tmp_path: Path) -> None:
     page = make_page(recipient=XSS_NAME, sender=XSS_FROM, message=XSS_MESSAGE, token=new_gift_token())
     index = publish(tmp_path / "site", page)
     removed = tmp_path / "removed.html"
     removed.write_text(render_removed_page(), encoding="utf-8")
-    assert validate_html5([index, removed]) == []
+    folder_page = tmp_path / "site" / "gifts" / "index.html"  # written by the publisher: no listing of tokens
+    assert "Nothing to see here" in folder_page.read_text()
+    assert validate_html5([index, removed, folder_page]) == []
 
 
 def test_removed_page_has_the_same_privacy_rules() -> None:
