@@ -118,3 +118,49 @@ def test_the_board_ops_page_and_ops_summary_read_a_database_ledger(tmp_path: Pat
                             ledger=url)).build()
     page = (out / "ops" / "index.html").read_text()
     assert ref in page and "verbatim_story" in page
+
+
+def test_the_database_figures_are_the_folder_figures_of_the_same_orders(postgres_cluster: Cluster,
+                                                                         tmp_path: Path) -> None:
+    """`ops summary` on PostgreSQL is aggregate queries; on the same records and audit the folder's pure
+    computation must give the same figures, field by field."""
+    import random as random_module
+
+    from builder.errors import GuardViolation, ProviderError
+    from builder.gifts.contracts import ProviderTiming, PublishedGift
+    from builder.jobs.figures import figures_from
+    from builder.jobs.settings import JobSettings
+    from builder.jobs.worker import JobContext, Worker
+
+    ledger = PostgresLedger(postgres_cluster.new_database())
+    envelope = Envelope(Fernet.generate_key())
+    calls: dict[str, int] = {}
+
+    def processor(context: JobContext) -> PublishedGift:
+        calls[context.ref] = calls.get(context.ref, 0) + 1
+        n = int(context.ref[-1], 16) % 4
+        if n == 0 and calls[context.ref] < 3:
+            raise ProviderError("busy", retryable=True, category="provider_5xx", provider="predictions",
+                                stage="audio", seconds=0.25 * calls[context.ref])
+        if n == 1:
+            raise GuardViolation("verbatim_story")
+        if n == 2 and calls[context.ref] == 1:
+            raise ProviderError("slow", retryable=True, category="provider_timeout", provider="chat-completions",
+                                stage="lyrics", seconds=3.0)
+        timings = [ProviderTiming(stage="lyrics", provider="chat-completions", seconds=1.5, outcome="ok"),
+                   ProviderTiming(stage="audio", provider="predictions", seconds=20.0, outcome="ok")]
+        return PublishedGift(token=context.token, url_path=f"gifts/{context.token}/", files=["index.html"],
+                             timings=timings)
+
+    try:
+        for n in range(24):
+            accept_order(order(f"pay_fig_{n}"), ledger=ledger, envelope=envelope, parse=fake_parse)
+        Worker(ledger, envelope, processor, JobSettings(lease_s=5, retry_base_s=0, retry_cap_s=0, max_attempts=5),
+               tmp_path, rng=random_module.Random(1)).run(until_idle=True, workers=2, poll_s=0.01)
+        now = ledger.clock()
+        records = ledger.records()
+        expected = figures_from(records, {r.ref: ledger.audit(r.ref) for r in records}, now)
+        assert ledger.figures(now) == expected
+        assert expected.providers and expected.failures_by_reason and expected.attention
+    finally:
+        ledger.close()

@@ -360,25 +360,22 @@ def _figures(ledger: PostgresLedger, now: float) -> LedgerFigures:
                       "OR (state = 'retry_wait' AND reason = %s) ORDER BY state_since, ref",
                       (list(attention_states), now, STORAGE_FULL))
     ]
-    queue = read(f"SELECT {_stats('w')} FROM (SELECT (entry->'timings'->>'queue_wait_s')::float8 AS w "
-                 "FROM audit WHERE to_state = 'running' AND entry->'timings' ? 'queue_wait_s') s")[0]
-    e2e = read(f"SELECT {_stats('w')} FROM (SELECT (entry->'timings'->>'end_to_end_s')::float8 AS w "
-               "FROM audit WHERE to_state = 'published' AND entry->'timings' ? 'end_to_end_s') s")[0]
+    queue = read(f"SELECT {_stats('queue_wait_s')} FROM audit WHERE to_state = 'running'")[0]
+    e2e = read(f"SELECT {_stats('end_to_end_s')} FROM audit WHERE to_state = 'published'")[0]
     failures = read("SELECT coalesce(nullif(reason, ''), 'unknown') AS reason, count(*) AS n FROM audit "
                     f"WHERE from_state = 'running' AND to_state IN {FAILURE_TARGETS} GROUP BY 1")
     errors = read("SELECT stage, provider, coalesce(nullif(reason, ''), 'unknown') AS reason, count(*) AS n "
                   f"FROM audit WHERE from_state = 'running' AND to_state IN {FAILURE_TARGETS} "
                   "AND coalesce(stage, '') <> '' AND coalesce(provider, '') <> '' GROUP BY 1, 2, 3")
-    stages = ", ".join(f"('{stage}')" for stage in STAGES)
+    published_stages = " UNION ALL ".join(
+        f"SELECT '{stage}' AS stage, coalesce({stage}_provider, 'unknown') AS provider, {stage}_s AS s, "
+        f"NULL::integer AS failed FROM audit WHERE to_state = 'published' AND {stage}_s IS NOT NULL"
+        for stage in STAGES)
     samples = read(
         f"SELECT stage, provider, count(*) AS calls, count(failed) AS failures, {_stats('s')} FROM ("
-        "SELECT stage, provider, (entry->'timings'->>'provider_s')::float8 AS s, 1 AS failed FROM audit "
+        "SELECT stage, provider, provider_s AS s, 1 AS failed FROM audit "
         f"WHERE from_state = 'running' AND to_state IN {FAILURE_TARGETS} "
-        "AND coalesce(stage, '') <> '' AND coalesce(provider, '') <> '' "
-        "UNION ALL SELECT st.stage, coalesce(a.entry->'providers'->>st.stage, 'unknown'), "
-        "(a.entry->'timings'->>(st.stage || '_s'))::float8, NULL FROM audit a "
-        f"CROSS JOIN (VALUES {stages}) AS st (stage) "
-        "WHERE a.to_state = 'published' AND a.entry->'timings' ? (st.stage || '_s')"
+        f"AND coalesce(stage, '') <> '' AND coalesce(provider, '') <> '' UNION ALL {published_stages}"
         ") AS samples GROUP BY stage, provider"
     )
     this_hour = int(now // 3600) * 3600
