@@ -332,6 +332,11 @@ HANDWRITTEN = [
     "j o n . w h i t e @ m a i l b o x . t e s t",
     "ref: {key}",  # the order's own reference (payment id)
     "Kоwal\u200bczyk",  # two classes at once
+    "ring O2O 7946 O958",  # letters for digits
+    "ⓚⓞⓦⓐⓛⓒⓩⓨⓚ",  # enclosed letters
+    "ᴋᴏᴡᴀʟᴄᴢʏᴋ",  # small capitals
+    "K\u0336o\u0336w\u0336a\u0336l\u0336czyk",  # combining strokes
+    "ᴶᵒⁿᵃᵗʰᵃⁿ",  # modifier letters
 ]
 
 

@@ -58,7 +58,8 @@ class _Needles:
     values: tuple[str, ...]  # folded full values (names, emails, key)
     heads: tuple[str, ...]  # each value's first word: a fast filter before the regex
     squashed: tuple[str, ...]  # squashed values matched anywhere (not those with a common-word name part)
-    squashed_near: tuple[str, ...]  # those with a common-word part, squashed across spaces and joiners only
+    squashed_near: tuple[tuple[str, str], ...]  # those with a common-word part: squashed across spaces and
+    # joiners only, and fully (a fast filter)
     joined_values: frozenset[str]  # every squashed value, for words joined across separators
     names: tuple[str, ...]  # folded private name parts that are not common words, matched as whole words
     common_names: frozenset[str]  # private name parts that are also common words: matched where used as names
@@ -106,14 +107,15 @@ def minimise(order: Order) -> Brief:
 
 
 def _minimise_story(order: Order) -> str:
-    story = pii.clean(order.story.get_secret_value(), eager=True)
+    needles = _needles(order)
+    raw = read(order.story.get_secret_value())  # disguised names first: cleaning (NFKC) would undo the disguise
+    story = pii.clean(_cut(raw.text, _name_spans(needles, raw, disguised_only=True), " "), eager=True)
     for finder in (pii.emails, pii.urls, pii.cards, pii.phones, pii.addresses, pii.long_numbers):
         story = _cut(story, finder(story), "")
     buyer, recipient = order.buyer.name.get_secret_value(), order.recipient.full_name.get_secret_value()
     story = _replace_name(story, buyer, order.from_display_name)
     story = _replace_name(story, recipient, order.recipient.display_name)
     story = _replace_name(story, order.idempotency_key.get_secret_value(), "")
-    needles = _needles(order)
     for part in needles.names:
         story = _replace_name(story, part, "")
     story = _cut(story, _name_spans(needles, read(story)), " ")
@@ -179,7 +181,7 @@ _JOINERS = set("-_.·‧•*~/|+")
 def _used_as_name(word: Word, reading: Reading, needles: _Needles, capitals_mean_names: bool) -> bool:
     """A common word is a name here when disguised or joined, possessive ("White's"), capitalised
     mid-sentence, next to another name, after a title ("Mrs White") or before "family"."""
-    if word.disguised or word.joined or word.possessive:
+    if word.disguised or word.joined or word.possessive or not word.plain:  # "Whíte": an accent disguises a word
         return True
     if capitals_mean_names and word.capitalised and not word.sentence_start:
         return True
@@ -230,7 +232,7 @@ def _joined_ok(word: Word, reading: Reading) -> bool:
     return not all(w.skeleton in common_words() for w in pieces)
 
 
-def _name_spans(needles: _Needles, reading: Reading) -> list[tuple[int, int]]:
+def _name_spans(needles: _Needles, reading: Reading, *, disguised_only: bool = False) -> list[tuple[int, int]]:
     """Where a text names someone privately, beyond the whole-word search: joined-up and disguised names,
     and common-word names used as names."""
     if not (needles.names or needles.common_names or needles.joined_values):
@@ -238,6 +240,8 @@ def _name_spans(needles: _Needles, reading: Reading) -> list[tuple[int, int]]:
     spans = []
     capitals = _capitals_mean_names(reading)
     for word in (*reading.words, *joined_words(reading)):
+        if disguised_only and not word.disguised:
+            continue
         key = word.skeleton
         if word.joined and (key in needles.joined_values or key in needles.names) and _joined_ok(word, reading):
             spans.append((word.start, word.end))
@@ -344,7 +348,7 @@ def check_bytes(order: Order, data: bytes, where: str, *, boilerplate: frozenset
     texts, binary = _texts_of(data)
     texts += [display_order(text) for text in texts if "\u202e" in text]
     for text in texts:
-        category = _private_hit(needles, fold(text), binary=binary)
+        category = _private_hit(needles, fold(text, entities=False), binary=binary)
         if category:
             raise GuardViolation(category)
 
@@ -414,7 +418,8 @@ def _private_hit(needles: _Needles, folded: str, *, binary: bool, story: bool = 
         return "private_value"
     if any(value in squashed for value in needles.squashed):
         return "private_value"
-    if needles.squashed_near and any(value in _SOFT_GAPS.sub("", folded) for value in needles.squashed_near):
+    near = [soft for soft, hard in needles.squashed_near if hard in squashed]  # a cheap filter first
+    if near and any(value in _SOFT_GAPS.sub("", folded) for value in near):
         return "private_value"
     if needles.phones:
         for run in pii.PHONE_LIKE.finditer(folded):
@@ -465,7 +470,8 @@ def _needles_for(values: tuple[str, ...], names: tuple[str, ...], story: str, sh
         values=values,
         heads=tuple(dict.fromkeys(v.split(" ")[0] for v in values)),
         squashed=tuple(dict.fromkeys(s for s in map(squash, loose) if len(s) >= MIN_SQUASHED)),
-        squashed_near=tuple(dict.fromkeys(_SOFT_GAPS.sub("", v) for v in full if v not in loose and len(v) >= 4)),
+        squashed_near=tuple(dict.fromkeys((_SOFT_GAPS.sub("", v), squash(v)) for v in full
+                                          if v not in loose and len(v) >= 4)),
         joined_values=frozenset(s for s in map(squash, full) if len(s) >= 2),
         names=folded_names,
         common_names=common,

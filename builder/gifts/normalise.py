@@ -138,12 +138,14 @@ def display_order(text: str) -> str:
     return _OVERRIDE.sub(lambda m: m.group(1)[::-1], text)  # the override goes: reordering once is enough
 
 
-def fold(text: str) -> str:
-    """The skeleton: what a text looks like, single spaces between words."""
-    text = decode_entities(text)
+def fold(text: str, *, entities: bool = True) -> str:
+    """The skeleton: what a text looks like, single spaces between words. `entities=False` for text whose
+    HTML-unescaped form is checked on its own (a file's bytes): binary data is full of stray ampersands."""
+    if entities:
+        text = decode_entities(text)
     if not text.isascii():
         table = _table()  # before NFKC too: it turns some look-alikes into other letters (lunate sigma ϲ to ς)
-        text = unicodedata.normalize("NFKC", text.translate(table)).translate(table)
+        text = unicodedata.normalize("NFKC", text.translate(table))
         text = _strip_marks(text.casefold()).translate(table)
     else:
         text = text.casefold()
@@ -156,7 +158,7 @@ def fold_char(ch: str) -> str:
     if ch.isascii():
         return ch.casefold()
     table = _table()
-    piece = unicodedata.normalize("NFKC", ch.translate(table)).translate(table)
+    piece = unicodedata.normalize("NFKC", ch.translate(table))
     return _strip_marks(piece.casefold()).translate(table)
 
 
@@ -206,8 +208,9 @@ class Word:
     capitalised: bool
     sentence_start: bool
     possessive: bool
-    disguised: bool  # look-alike letters, invisible characters, entities, accents or full-width forms inside
+    disguised: bool  # look-alike letters of another script, invisible characters, entities, full-width forms
     joined: bool = False  # letters or pieces put together across separators
+    plain: bool = True  # ASCII letters and digits only, as typed (no accent either)
 
 
 @dataclass(frozen=True)
@@ -258,10 +261,11 @@ def read(text: str) -> Reading:
     start = -1
     pieces: list[str] = []
     disguised = False
+    plain = True
     first = ""
 
     def close(end: int) -> None:
-        nonlocal start, pieces, disguised, first
+        nonlocal start, pieces, disguised, first, plain
         if start >= 0 and pieces:
             words.append(Word(
                 skeleton="".join(pieces),
@@ -271,8 +275,9 @@ def read(text: str) -> Reading:
                 sentence_start=_starts_sentence(decoded, start),
                 possessive=_possessive(decoded, end),
                 disguised=disguised,
+                plain=plain and not disguised,
             ))
-        start, pieces, disguised, first = -1, [], False, ""
+        start, pieces, disguised, first, plain = -1, [], False, "", True
 
     hidden_before = False  # an invisible character right before a word disguises it too
     for index, ch in enumerate(decoded):
@@ -281,8 +286,10 @@ def read(text: str) -> Reading:
             if start < 0:
                 start, first, disguised = index, ch, hidden_before
             pieces.append(piece)
-            if from_entity[index] or not ch.isascii():
-                disguised = True
+            if from_entity[index] or (not ch.isascii() and piece != _accent_fold(ch)):
+                disguised = True  # an accented letter of the name's own script is no disguise
+            if not ch.isascii():
+                plain = False
         elif not piece and not ch.isspace():
             hidden_before = True
             if start >= 0:
@@ -293,6 +300,12 @@ def read(text: str) -> Reading:
         hidden_before = False
     close(len(decoded))
     return Reading(decoded, tuple(words))
+
+
+@lru_cache(maxsize=65536)
+def _accent_fold(ch: str) -> str:
+    """A character case folded with its accents stripped, and nothing else (no NFKC, no look-alikes)."""
+    return _strip_marks(ch.casefold()).replace("ı", "i")
 
 
 def _starts_sentence(text: str, start: int) -> bool:
@@ -360,4 +373,5 @@ def _join(piece: list[Word]) -> Word:
         possessive=last.possessive,
         disguised=any(w.disguised for w in piece),
         joined=True,
+        plain=all(w.plain for w in piece),
     )

@@ -240,6 +240,19 @@ def _ascii_digits(text: str) -> str:
     return "".join(str(unicodedata.digit(ch)) if ch.isdecimal() and not ch.isascii() else ch for ch in text)
 
 
+_DIGITISH = re.compile(r"(?<![^\W\d_])[0-9OoIl|]{3,}(?![^\W\d_])")
+_AS_DIGIT = str.maketrans("OoIl|", "00111")
+
+
+def _letters_for_digits(text: str) -> str:
+    """O for 0 and l or I for 1 inside digit groups ("4l5 555 Ol34"): a group that is mostly digits."""
+    def rewrite(match: re.Match[str]) -> str:
+        group = match.group()
+        return group.translate(_AS_DIGIT) if sum(ch.isdigit() for ch in group) * 2 >= len(group) else group
+
+    return _DIGITISH.sub(rewrite, text)
+
+
 def clean(text: str, *, eager: bool = False) -> str:
     """The text with its disguises undone (entities, invisibles, full-width and other-script digits, letters
     spread by spaces, numbers in words, "at"/"dot" addresses), its script and case kept. `eager` also reads
@@ -247,4 +260,4 @@ def clean(text: str, *, eager: bool = False) -> str:
     against the order's own addresses either reading must be caught)."""
     text = _ascii_digits(without_invisibles(decode_entities(text)))
     text = _SPREAD_LETTERS.sub(lambda m: m.group().replace(" ", ""), text)
-    return _spoken_email(_numbers_in_words(text), eager=eager)
+    return _spoken_email(_numbers_in_words(_letters_for_digits(text)), eager=eager)
