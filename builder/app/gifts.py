@@ -5,6 +5,7 @@ does its work and closes it. Results are data (refs, records, views, summaries);
 caller's job. Nothing here parses arguments or prints.
 
     service = GiftService(settings, ledger)    # a folder, a postgresql:// URL, or None for GIFT_LEDGER_URL
+    service.check(raw)                         # before payment: field errors and guard findings, nothing recorded
     submission = service.submit(raw)           # OrderError on an invalid order
     summary = service.work(out_dir, until_idle=True)
     view = service.status(submission.ref)
@@ -19,6 +20,7 @@ from typing import Any
 
 from builder.errors import ConfigError, JobError
 from builder.gifts.contracts import PublishedGift
+from builder.gifts.precheck import Precheck, precheck
 from builder.jobs.accept import accept_order
 from builder.jobs.dispatch import dispatch_order
 from builder.jobs.ledger import JobRecord, is_database_url
@@ -72,6 +74,11 @@ class GiftService:
             dispatcher = rt.dispatcher()
             failed = bool(created and dispatcher is not None and not dispatch_order(rt.ledger, ref, dispatcher))
         return Submission(ref, created, dispatch_failed=failed)
+
+    def check(self, raw: bytes) -> Precheck:
+        """The order model and the public-field guard, before payment: field errors or per-field findings
+        ("the message contains a phone number"). Opens no ledger and records nothing."""
+        return precheck(raw)
 
     def due(self) -> int:
         """How many orders a worker could take now (queued, a retry whose time came, an expired lease)."""
@@ -139,5 +146,6 @@ class GiftService:
         with runtime(self.ledger_dir, self.settings) as rt:
             if not rt.settings.webhook_secret:
                 raise ConfigError("GIFT_WEBHOOK_SECRET is not set: the intake refuses unsigned orders")
-            app = create_app(rt.ledger, rt.envelope, rt.settings, dispatcher=rt.dispatcher())
+            app = create_app(rt.ledger, rt.envelope, rt.settings, dispatcher=rt.dispatcher(),
+                             precheck=lambda body: self.check(body).as_json())
             serve(app, host, port, on_ready, header_timeout_s=rt.settings.intake_header_timeout_s)

@@ -46,7 +46,7 @@ def submit(args: argparse.Namespace) -> int:
     except OSError as error:
         raise OrderError([f"{path}: cannot read ({error.strerror})"]) from None
     if args.check:
-        return _check(path, raw, as_json=args.json)
+        return _check(args, path, raw, as_json=args.json)
     try:
         submission = _service(args).submit(raw)
     except OrderError as error:
@@ -61,12 +61,10 @@ def submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check(path: Path, raw: bytes, *, as_json: bool) -> int:
+def _check(args: argparse.Namespace, path: Path, raw: bytes, *, as_json: bool) -> int:
     """`gift submit --check`: the order model and the public-field guard, nothing recorded. Exit 0 when the
     order would be accepted and its public fields pass, 1 with findings, 2 when the order is invalid."""
-    from builder.gifts.precheck import precheck  # the gift pipeline: loaded only for this
-
-    result = precheck(raw)
+    result = _service(args).check(raw)
     if as_json:
         _print_json(result.as_json())
     for line in result.errors:
