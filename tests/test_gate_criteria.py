@@ -120,10 +120,10 @@ def test_a_complete_gate_with_an_unmet_criterion_warns_and_fails_strict_at_its_l
     code, err = build(capsys)
     assert code == 0
     assert f"warning: {GATE_FILE}:3: gate status contradicts its criteria: declared complete, but " \
-           "'Alert routing reviewed' is not met (open)" in err
-    assert "'check 'e2e' green on the default branch' is no data (never ran on the default branch)" in err
-    assert "'cold_build_s < 2' is not met (cold_build_s = 2.75)" in err
-    assert "'Queue latency" not in err and "acme/giftboard#41 closed' is" not in err
+           "“Alert routing reviewed” is not met (open)" in err
+    assert "“check 'e2e' green on the default branch” has no data (never ran on the default branch)" in err
+    assert "“cold_build_s < 2” is not met (cold_build_s = 2.75)" in err
+    assert "“Queue latency" not in err and "“acme/giftboard#41 closed”" not in err
     page = (workspace / "site/gates/observability/index.html").read_text(encoding="utf-8")
     assert "Status contradicts the criteria" in page
     code, err = build(capsys, "--strict")
@@ -163,8 +163,8 @@ def test_without_a_snapshot_github_criteria_have_no_data_and_claim_nothing(
     rows = criteria_rows(page)
     assert rows["acme/giftboard#41 closed"].startswith("? no data") and "no GitHub snapshot" in page
     # the metrics were read, so those still count
-    assert "contradicts its criteria" in err and "'cold_build_s < 2' is not met" in err
-    assert "acme/giftboard#41 closed' is" not in err
+    assert "contradicts its criteria" in err and "“cold_build_s < 2” is not met" in err
+    assert "“acme/giftboard#41 closed”" not in err
 
 
 def test_an_invalid_criterion_is_a_content_error_with_its_line(

@@ -165,5 +165,6 @@ class CriteriaEvaluator:
 def contradiction(status: str, results: tuple[CriterionResult, ...]) -> str | None:
     if status != "complete":
         return None
-    reasons = [f"'{result.text}' is {result.word} ({result.value})" for result in results if result.contradicts_complete]
+    reasons = [f"“{result.text}” {'has no data' if result.state == 'no-data' else 'is not met'} ({result.value})"
+               for result in results if result.contradicts_complete]
     return "declared complete, but " + "; ".join(reasons) if reasons else None
