@@ -202,3 +202,20 @@ Observability.
     assert "queue_latency_p95_ms = 50.1" not in page  # the benchmark's number lost to the ledger's
     assert rows["orders_published >= 1"].startswith("✓ met") and "orders_published = 1" in page
     assert rows["orders_held == 0"].startswith("✓ met") and "orders_held = 0" in page
+
+
+def test_issue_linked_needs_every_issue_the_gate_links_closed(
+        synced: FakeGitHub, workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    head = GATE.format(status="complete").split("criteria:")[0]
+    (workspace / GATE_FILE).write_text(head + "links: [acme/giftboard#41, acme/giftboard#42]\ncriteria:\n"
+                                       "  - issue: linked\n---\nObservability.\n", encoding="utf-8")
+    code, err = build(capsys)
+    assert code == 0
+    rows = criteria_rows((workspace / "site/gates/observability/index.html").read_text(encoding="utf-8"))
+    assert rows["linked issues closed"].startswith("✗ not met") and ": 1 of 2 closed" in rows["linked issues closed"]
+    assert f"{GATE_FILE}:3: gate status contradicts its criteria: declared complete, but “linked issues closed” " \
+           "is not met (1 of 2 closed)" in err
+    (workspace / GATE_FILE).write_text(head + "links: [acme/giftboard#41]\ncriteria:\n  - issue: linked\n---\nOk.\n",
+                                       encoding="utf-8")
+    code, err = build(capsys, "--strict")
+    assert code == 0, err

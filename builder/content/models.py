@@ -134,7 +134,8 @@ class Criterion(ContentModel):
     check run green) or `metric` (`name <= number`, from the ops summary or benchmarks/results/*.json)."""
 
     label: Text | None = Field(default=None, description="what the criterion means, in the team's words")
-    issue: str | None = Field(default=None, description="an issue or pull request as owner/repo#N")
+    issue: str | None = Field(default=None, description="an issue or pull request as owner/repo#N, or `linked`: "
+                                                       "every one in the gate's links")
     workflow: str | None = Field(default=None, description="a workflow file name, e.g. ci.yml")
     check: Text | None = Field(default=None, description="a check run name on the default branch")
     metric: str | None = Field(default=None, description="a comparison such as queue_latency_p95_ms <= 100")
@@ -150,8 +151,9 @@ class Criterion(ContentModel):
     @field_validator("issue")
     @classmethod
     def _issue_is_a_github_ref(cls, issue: str | None) -> str | None:
-        if issue is not None and not GITHUB_REF_PATTERN.match(issue):
-            raise ValueError(f"'{issue}' is not a GitHub reference: write it as owner/repo#123")
+        if issue is not None and issue != LINKED_ISSUES and not GITHUB_REF_PATTERN.match(issue):
+            raise ValueError(f"'{issue}' is not a GitHub reference: write it as owner/repo#123, or `linked` for "
+                             "every issue in the gate's links")
         return issue
 
     @field_validator("workflow")
@@ -175,6 +177,7 @@ class Criterion(ContentModel):
 
 
 CRITERION_KINDS = ("issue", "workflow", "check", "metric")
+LINKED_ISSUES = "linked"  # `issue: linked`: every issue and pull request in the gate's `links:` is done
 
 
 class GateMeta(Evidence):

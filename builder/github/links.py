@@ -40,7 +40,7 @@ def wanted_from_content(content: Content) -> Wanted:
         milestones.update([evidence.milestone] if evidence.milestone else [])
     for gate in content.gates:  # what the gates' criteria check
         for criterion in getattr(gate.meta, "criteria", []):
-            refs.update([criterion.issue] if criterion.issue else [])
+            refs.update([criterion.issue] if criterion.issue and "#" in criterion.issue else [])
             workflows.update([criterion.workflow] if criterion.workflow else [])
             checks.update([criterion.check] if criterion.check else [])
     for page in content.pages():

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from builder.content.models import METRIC_PATTERN, Criterion, GateMeta
+from builder.content.models import LINKED_ISSUES, METRIC_PATTERN, Criterion, GateMeta
 from builder.content.structure import Page
 from builder.errors import Diagnostic
 from builder.github.evidence import RUN_WORDS, default_branch_runs
@@ -83,7 +83,7 @@ class CriteriaEvaluator:
         if not isinstance(meta, GateMeta) or not meta.criteria:
             return None
         if gate.content_path not in self._views:
-            results = tuple(self.evaluate(criterion) for criterion in meta.criteria)
+            results = tuple(self.evaluate(criterion, meta.links) for criterion in meta.criteria)
             self._views[gate.content_path] = CriteriaView(results, contradiction(meta.status, results))
         return self._views[gate.content_path]
 
@@ -96,12 +96,14 @@ class CriteriaEvaluator:
                                            f"gate status contradicts its criteria: {view.contradiction}"))
         return problems
 
-    def evaluate(self, criterion: Criterion) -> CriterionResult:
+    def evaluate(self, criterion: Criterion, links: list[str] | None = None) -> CriterionResult:
         kind = criterion.kind
         if kind == "metric":
             return self.metric(criterion)
         if self.snapshot is None:
             return CriterionResult(self.text(criterion), "no-data", "no GitHub snapshot", known_source=False)
+        if kind == "issue" and criterion.issue == LINKED_ISSUES:
+            return self.linked(criterion, self.snapshot, links or [])
         if kind == "issue":
             return self.issue(criterion, self.snapshot)
         if kind == "workflow":
@@ -112,6 +114,8 @@ class CriteriaEvaluator:
     def text(criterion: Criterion) -> str:
         if criterion.label:
             return criterion.label
+        if criterion.issue == LINKED_ISSUES:
+            return "linked issues closed"
         if criterion.issue:
             return f"{criterion.issue} closed"
         if criterion.workflow:
@@ -128,6 +132,16 @@ class CriteriaEvaluator:
         state: State = "met" if found.state in ("closed", "merged") else "unmet"
         return CriterionResult(self.text(criterion), state, STATE_LABELS[found.state], "GitHub",
                                issue_url(ref, found))
+
+    def linked(self, criterion: Criterion, snapshot: Snapshot, links: list[str]) -> CriterionResult:
+        found = [snapshot.issues.get(ref) for ref in links]
+        known = [issue for issue in found if issue is not None and issue.state != "missing"]
+        if not links or len(known) != len(links):
+            value = "the gate links no issue" if not links else f"{len(links) - len(known)} linked item(s) not found"
+            return CriterionResult(self.text(criterion), "no-data", value, "GitHub")
+        done = sum(1 for issue in known if issue.state in ("closed", "merged"))
+        state: State = "met" if done == len(known) else "unmet"
+        return CriterionResult(self.text(criterion), state, f"{done} of {len(known)} closed", "GitHub")
 
     def workflow(self, criterion: Criterion, snapshot: Snapshot) -> CriterionResult:
         name = str(criterion.workflow)
