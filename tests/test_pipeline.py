@@ -37,7 +37,7 @@ from builder.gifts.providers import (
 )
 from builder.gifts.providers.http import Timeouts
 from tests.fakes.chat_api import ChatCompletionsFake, ChatConfig
-from tests.fakes.predictions_api import PredictionsConfig, PredictionsFake
+from tests.fakes.predictions_api import MemoryJournal, PredictionsConfig, PredictionsFake
 from tests.gift_orders import order_dict, sample_order
 
 WHEN = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -183,19 +183,19 @@ def test_a_provider_failure_publishes_nothing_and_says_whether_to_retry(tmp_path
 
 
 def test_a_retry_reuses_the_recorded_remote_audio_job(tmp_path: Path) -> None:
-    recorded: list[str] = []
+    memory = MemoryJournal()
     with PredictionsFake(PredictionsConfig(polls_to_finish=1000)) as fake:
         slow = PredictionsAudioProvider(base_url=fake.url, timeouts=Timeouts(1, 0.3), poll_interval_s=0.01)
         providers = Providers(lyrics=OfflineLyrics(), audio=slow, cover=OfflineCover())
         with pytest.raises(ProviderError, match="timeout"):
             produce_gift(sample_order(), _token(), out_dir=tmp_path, providers=providers, generated_at=WHEN,
-                         on_prediction_created=recorded.append, c2pa=NO_C2PA)
+                         journal=memory.journal(), c2pa=NO_C2PA)
         fake.config.polls_to_finish = 0
         audio = PredictionsAudioProvider(base_url=fake.url, timeouts=Timeouts(1, 5), poll_interval_s=0.01)
         providers = Providers(lyrics=OfflineLyrics(), audio=audio, cover=OfflineCover())
         gift = produce_gift(sample_order(), _token(), out_dir=tmp_path, providers=providers, generated_at=WHEN,
-                            known_prediction_id=recorded[0], on_prediction_created=recorded.append, c2pa=NO_C2PA)
-    assert fake.created == 1 and len(recorded) == 1
+                            journal=memory.journal(), c2pa=NO_C2PA)
+    assert fake.created == 1 and len(memory.ids) == 1
     assert gift.timings[1].provider == "predictions"
 
 

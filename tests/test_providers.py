@@ -25,9 +25,10 @@ from builder.gifts.providers import (
     PredictionsAudioProvider,
     select_providers,
 )
+from builder.gifts.providers.base import lyrics_digest
 from builder.gifts.providers.http import Timeouts, parse_retry_after
 from tests.fakes.chat_api import ChatCompletionsFake, ChatConfig
-from tests.fakes.predictions_api import PredictionsConfig, PredictionsFake
+from tests.fakes.predictions_api import MemoryJournal, PredictionsConfig, PredictionsFake
 from tests.gift_orders import sample_order
 
 KEY = "sk-test-SECRET-9f8e7d"
@@ -185,57 +186,110 @@ def test_malformed_chat_answers_are_permanent(mode: str) -> None:
 
 
 def test_a_prediction_is_created_polled_and_downloaded() -> None:
-    recorded: list[str] = []
+    memory = MemoryJournal()
     with PredictionsFake(PredictionsConfig(polls_to_finish=3)) as fake:
-        clip = _audio(fake).compose(BRIEF, LYRICS, on_prediction_created=recorded.append)
+        clip = _audio(fake).compose(BRIEF, LYRICS, journal=memory.journal())
     assert clip.data.startswith(b"RIFF") and clip.extension == "wav" and clip.duration_s == pytest.approx(1.0)
-    assert clip.provider == "predictions" and recorded == [clip.prediction_id]
+    assert clip.provider == "predictions" and memory.ids == [clip.prediction_id]
     assert fake.created == 1 and len(fake.lookups) == 3
     assert set(fake.authorization) == {f"Bearer {KEY}"}
     assert fake.inputs[0]["input"]["lyrics"] == LYRICS.text
     assert "sailing" not in fake.prompts[0]  # the audio prompt is style and occasion only
 
 
+def test_the_intent_is_recorded_before_the_create_and_sent_as_its_idempotency_key() -> None:
+    memory = MemoryJournal()
+    seen_at_create: list[list[str]] = []
+    with PredictionsFake(PredictionsConfig(polls_to_finish=1)) as fake:
+        original = fake.create
+
+        def create(body: dict, key: str) -> tuple[int, dict]:
+            seen_at_create.append(list(memory.intents))  # what the ledger held when the request arrived
+            return original(body, key)
+
+        fake.create = create  # type: ignore[method-assign]
+        _audio(fake).compose(BRIEF, LYRICS, journal=memory.journal())
+    assert len(memory.intents) == 1 and memory.intents[0].startswith("intent_")
+    assert seen_at_create == [memory.intents]
+    assert list(fake.by_key) == memory.intents
+
+
 def test_a_timeout_after_creation_records_the_id_and_the_retry_looks_it_up() -> None:
-    recorded: list[str] = []
+    memory = MemoryJournal()
     with PredictionsFake(PredictionsConfig(polls_to_finish=1000)) as fake:
         with pytest.raises(ProviderError) as caught:
-            _audio(fake, total_s=0.3).compose(BRIEF, LYRICS, on_prediction_created=recorded.append)
+            _audio(fake, total_s=0.3).compose(BRIEF, LYRICS, journal=memory.journal())
         assert (caught.value.category, caught.value.retryable) == ("timeout", True)
-        assert len(recorded) == 1
+        assert len(memory.ids) == 1
         fake.config.polls_to_finish = 0  # the job finished meanwhile
-        clip = _audio(fake).compose(BRIEF, LYRICS, known_prediction_id=recorded[0],
-                                    on_prediction_created=recorded.append)
-    assert fake.created == 1  # looked up, not paid for twice
-    assert clip.prediction_id == recorded[0] and len(recorded) == 1
+        clip = _audio(fake).compose(BRIEF, LYRICS, journal=memory.journal())
+    assert fake.created == 1 and fake.replays == 0  # looked up by its id, not paid for twice
+    assert clip.prediction_id == memory.ids[0] and len(memory.ids) == 1 and len(memory.intents) == 1
 
 
-def test_a_create_that_times_out_is_not_duplicated_thanks_to_the_idempotency_key() -> None:
+def test_a_create_whose_answer_was_lost_is_asked_again_with_its_intent_not_made_twice() -> None:
+    memory = MemoryJournal()
     with PredictionsFake(PredictionsConfig(create_stall_s=0.6, polls_to_finish=1)) as fake:
         with pytest.raises(ProviderError) as caught:
-            _audio(fake, total_s=0.3).compose(BRIEF, LYRICS)
+            _audio(fake, total_s=0.3).compose(BRIEF, LYRICS, journal=memory.journal())
         assert caught.value.category == "timeout"
+        assert memory.intent and memory.prediction_id == ""  # outcome unknown: an intent, no id
         fake.config.create_stall_s = 0.0
-        clip = _audio(fake).compose(BRIEF, LYRICS)
-    assert fake.created == 1 and clip.data.startswith(b"RIFF")
+        clip = _audio(fake).compose(BRIEF, LYRICS, journal=memory.journal())
+    assert fake.created == 1 and fake.replays == 1 and clip.data.startswith(b"RIFF")
+    assert len(memory.intents) == 1 and memory.ids == [clip.prediction_id]
+
+
+def test_a_5xx_after_the_job_was_made_is_not_paid_twice() -> None:
+    memory = MemoryJournal()
+    with PredictionsFake(PredictionsConfig(lost_answer_rate=1.0, polls_to_finish=1)) as fake:
+        with pytest.raises(ProviderError) as caught:
+            _audio(fake).compose(BRIEF, LYRICS, journal=memory.journal())
+        assert (caught.value.category, caught.value.retryable) == ("http_5xx", True)
+        fake.config.lost_answer_rate = 0.0
+        _audio(fake).compose(BRIEF, LYRICS, journal=memory.journal())
+    assert fake.created == 1 and fake.replays == 1
+
+
+def test_a_retry_with_other_lyrics_never_gets_the_audio_made_for_the_earlier_ones() -> None:
+    memory = MemoryJournal()
+    other = Lyrics(title=LYRICS.title, text=LYRICS.text + "\nOne more line for the sea.", provider="offline")
+    with PredictionsFake(PredictionsConfig(create_stall_s=0.6, polls_to_finish=1)) as fake:
+        with pytest.raises(ProviderError):
+            _audio(fake, total_s=0.3).compose(BRIEF, LYRICS, journal=memory.journal())
+        first_intent = memory.intent
+        fake.config.create_stall_s = 0.0
+        clip = _audio(fake).compose(BRIEF, other, journal=memory.journal())  # the lyrics stage ran again
+        again = _audio(fake).compose(BRIEF, other, journal=memory.journal())  # and a later retry
+    assert memory.intents[0] == first_intent != memory.intents[1] and len(memory.intents) == 2
+    assert [body["input"]["lyrics"] for body in fake.inputs] == [LYRICS.text, other.text]
+    assert fake.created == 2 and clip.prediction_id == again.prediction_id != fake.by_key[first_intent]
+
+
+def test_the_fake_refuses_a_key_reused_with_another_body() -> None:
+    with PredictionsFake() as fake:
+        assert fake.create({"input": {"lyrics": "a"}}, "k1")[0] == 201
+        assert fake.create({"input": {"lyrics": "a"}}, "k1")[0] == 200
+        assert fake.create({"input": {"lyrics": "b"}}, "k1")[0] == 422
+    assert fake.created == 1 and fake.replays == 1
 
 
 def test_an_unknown_recorded_id_starts_a_new_prediction() -> None:
+    memory = MemoryJournal(intent="intent_old", lyrics_hash=lyrics_digest(LYRICS), prediction_id="p9999gone")
     with PredictionsFake() as fake:
-        clip = _audio(fake).compose(BRIEF, LYRICS, known_prediction_id="p9999gone")
-    assert fake.created == 1 and clip.prediction_id != "p9999gone"
+        clip = _audio(fake).compose(BRIEF, LYRICS, journal=memory.journal())
+    assert fake.created == 1 and clip.prediction_id != "p9999gone" and memory.intents[0] != "intent_old"
 
 
 def test_a_failed_prediction_is_retryable_and_its_id_is_not_reused() -> None:
-    recorded: list[str] = []
+    memory = MemoryJournal()
     with PredictionsFake(PredictionsConfig(final_status="failed", polls_to_finish=1)) as fake:
         with pytest.raises(ProviderError) as caught:
-            _audio(fake).compose(BRIEF, LYRICS, on_prediction_created=recorded.append)
+            _audio(fake).compose(BRIEF, LYRICS, journal=memory.journal())
         assert (caught.value.category, caught.value.retryable) == ("prediction_failed", True)
         fake.config.final_status = "succeeded"
-        fake.by_key.clear()
-        _audio(fake).compose(BRIEF, LYRICS, known_prediction_id=recorded[0], on_prediction_created=recorded.append)
-    assert fake.created == 2 and len(set(recorded)) == 2
+        _audio(fake).compose(BRIEF, LYRICS, journal=memory.journal())
+    assert fake.created == 2 and len(set(memory.ids)) == 2 and len(set(memory.intents)) == 2
 
 
 def test_rate_limited_create_carries_retry_after() -> None:
@@ -280,14 +334,12 @@ def test_providers_are_selected_from_the_environment() -> None:
 
 
 def test_a_recorded_job_whose_output_expired_is_replaced_by_a_new_one() -> None:
-    recorded: list[str] = []
+    memory = MemoryJournal()
     with PredictionsFake(PredictionsConfig(polls_to_finish=1)) as fake:
-        _audio(fake).compose(BRIEF, LYRICS, on_prediction_created=recorded.append)
+        _audio(fake).compose(BRIEF, LYRICS, journal=memory.journal())
         fake.config.file_statuses.append(404)
-        fake.by_key.clear()
-        clip = _audio(fake).compose(BRIEF, LYRICS, known_prediction_id=recorded[0],
-                                    on_prediction_created=recorded.append)
-    assert fake.created == 2 and clip.prediction_id == recorded[1] != recorded[0]
+        clip = _audio(fake).compose(BRIEF, LYRICS, journal=memory.journal())
+    assert fake.created == 2 and clip.prediction_id == memory.ids[1] != memory.ids[0]
 
 
 def test_a_flaky_predictions_api_fails_retryably_or_succeeds() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from builder.errors import EnvelopeError, GuardViolation, JobError, ProviderError
 from builder.gifts.contracts import PublishedGift
+from builder.gifts.providers.base import PriorJob
 from builder.jobs.accept import accept_order
 from builder.jobs.envelope import Envelope
 from builder.jobs.ledger import Ledger
@@ -252,19 +253,23 @@ def test_prediction_id_is_recorded_and_offered_to_the_next_attempt(
     ledger: Ledger, envelope: Envelope, tmp_path: Path
 ) -> None:
     (ref,) = submit(ledger, envelope)
-    offered: list[str | None] = []
+    offered: list[PriorJob | None] = []
     assert ledger.get(ref).prediction_id == ""
 
     def predicting(context: JobContext) -> PublishedGift:
-        offered.append(context.known_prediction_id)
-        if context.known_prediction_id is None:
-            context.on_prediction_created("pred_42")
+        offered.append(context.journal.prior)
+        if context.journal.prior is None:
+            context.journal.intend("intent_1", "lyrics-hash")
+            assert ledger.get(ref).prediction_intent == "intent_1"  # committed before any create is sent
+            context.journal.created("pred_42")
             raise ProviderError("timeout after send", retryable=True, category="provider_timeout")
         return publishing(context)
 
     worker(ledger, envelope, predicting, tmp_path).run(until_idle=True, poll_s=0.01)
-    assert offered == [None, "pred_42"]
-    assert ledger.get(ref).prediction_id == "pred_42"
+    assert offered == [None, PriorJob("intent_1", "lyrics-hash", "pred_42")]
+    record = ledger.get(ref)
+    assert (record.prediction_id, record.prediction_intent, record.prediction_lyrics) == (
+        "pred_42", "intent_1", "lyrics-hash")
 
 
 def test_real_http_provider_fake_with_failures(ledger: Ledger, envelope: Envelope, tmp_path: Path) -> None:

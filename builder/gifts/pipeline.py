@@ -24,7 +24,7 @@ from builder.gifts.disclosure import Disclosure
 from builder.gifts.media import prepare_media
 from builder.gifts.order import Order
 from builder.gifts.page import render_gift_page
-from builder.gifts.providers.base import PredictionCallback, Providers
+from builder.gifts.providers.base import JobJournal, Providers
 from builder.gifts.publisher import GoLive, LocalPublisher, Publisher
 
 log = logging.getLogger("giftboard.gifts.pipeline")
@@ -79,8 +79,7 @@ def produce_gift(
     providers: Providers,
     generated_at: datetime,
     max_regenerations: int = 2,
-    known_prediction_id: str | None = None,
-    on_prediction_created: PredictionCallback | None = None,
+    journal: JobJournal | None = None,
     c2pa: C2paSettings,
     go_live: GoLive | None = None,
     public_base_url: str = "",
@@ -89,9 +88,9 @@ def produce_gift(
     """Generate and publish one gift with `publisher` (default: the folder `out_dir/gifts/<token>/`).
 
     Raises GuardViolation (hold the order: private input would have been published; nothing was written),
-    ProviderError (`retryable` says whether to try again; `known_prediction_id` lets the retry find a remote
-    audio job already paid for), MediaError or BuildError. `c2pa` signs the media (`c2pa_settings` from the
-    settings); `public_base_url` (GIFT_GIFTS_BASE_URL) makes og:image absolute.
+    ProviderError (`retryable` says whether to try again; `journal` records remote audio jobs in the ledger,
+    so a retry finds the one already paid for), MediaError or BuildError. `c2pa` signs the media
+    (`c2pa_settings` from the settings); `public_base_url` (GIFT_GIFTS_BASE_URL) makes og:image absolute.
     Publishing the same token again replaces the page atomically,
     so a retry never makes a second one.
     """
@@ -106,8 +105,9 @@ def produce_gift(
                          lambda result: _check_lyrics(order, result))
 
     def compose(b: Brief, n: int) -> AudioClip:
-        return providers.audio.compose(b, lyrics, known_prediction_id=known_prediction_id if n == 0 else None,
-                                       on_prediction_created=on_prediction_created)
+        # a regeneration (the guard refused the first audio) wants new audio: never the prior job's
+        job_journal = journal if journal is None or n == 0 else journal.fresh()
+        return providers.audio.compose(b, lyrics, journal=job_journal)
 
     audio = run.guarded("audio", providers.audio.kind, brief, max_regenerations, compose,
                         lambda result: guard.check_bytes(order, result.data, "audio"))

@@ -84,6 +84,8 @@ class JobRecord:
     dispatched_at: float = 0.0
     dispatches: int = 0
     prediction_id: str = ""  # provider job id, looked up before creating a new one
+    prediction_intent: str = ""  # Idempotency-Key recorded before the provider job was created
+    prediction_lyrics: str = ""  # hash of the lyrics that job was made for: reused only for the same lyrics
     last_error: str = ""  # category of the last failed attempt
     timings: dict[str, float] = field(default_factory=dict)
     version: int = RECORD_VERSION

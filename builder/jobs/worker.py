@@ -35,6 +35,7 @@ from builder.errors import (
 )
 from builder.gifts.contracts import PublishedGift
 from builder.gifts.disclosure import made_by
+from builder.gifts.providers.base import JobJournal, PriorJob
 from builder.jobs.envelope import Envelope
 from builder.jobs.ledger import JobRecord, Ledger, OwnedOrder
 from builder.jobs.reconcile import settle
@@ -53,8 +54,7 @@ class JobContext:
     token: str
     attempt: int
     out_dir: Path
-    known_prediction_id: str | None
-    on_prediction_created: Callable[[str], None]
+    journal: JobJournal  # the remote audio job of this order: recorded in the ledger before it is paid for
     order_bytes: bytes = field(repr=False)
     # `with context.go_live(): <make the page visible>`: holds this attempt's ownership of the order (its
     # row or lock) while the page goes live; raises LeaseLost, publishing nothing, once the attempt lost it
@@ -160,6 +160,14 @@ class LeaseKeeper(threading.Thread):
             self.join(timeout=self.lease_s)
 
 
+def _prior_job(record: JobRecord) -> PriorJob | None:
+    """What an earlier attempt recorded of its remote audio job (an id without an intent predates intents
+    and carries no lyrics hash, so it is never reused for lyrics it may not match)."""
+    if not record.prediction_intent:
+        return None
+    return PriorJob(record.prediction_intent, record.prediction_lyrics, record.prediction_id)
+
+
 def run_owner_prefix(run_id: str) -> str:
     return f"run-{run_id}:"
 
@@ -244,10 +252,17 @@ class Worker:
             keeper.stop()
 
     def _attempt(self, record: JobRecord, keeper: LeaseKeeper) -> Outcome:
-        def on_prediction_created(prediction_id: str) -> None:
+        def intend(intent: str, lyrics_hash: str) -> None:
+            """Fenced and committed before the create is sent: a killed worker's retry finds this intent."""
             with self.ledger.owned(record.ref, record.attempts) as order:
-                order.update(prediction_id=prediction_id)
-                order.note("prediction_created", attempt=record.attempts)
+                order.update(prediction_intent=intent, prediction_lyrics=lyrics_hash, prediction_id="")
+                order.note("prediction_intent", attempt=record.attempts)
+
+        def created(prediction_id: str) -> None:
+            with self.ledger.owned(record.ref, record.attempts) as order:
+                if order.record.prediction_id != prediction_id:
+                    order.update(prediction_id=prediction_id)
+                    order.note("prediction_created", attempt=record.attempts)
 
         @contextmanager
         def go_live() -> Iterator[OwnedOrder]:
@@ -265,8 +280,7 @@ class Worker:
                 token=record.token,
                 attempt=record.attempts,
                 out_dir=self.out_dir,
-                known_prediction_id=record.prediction_id or None,
-                on_prediction_created=on_prediction_created,
+                journal=JobJournal(prior=_prior_job(record), intend=intend, created=created),
                 order_bytes=order_bytes,
                 go_live=go_live,
             )

@@ -2,7 +2,11 @@
 
 `POST /v1/predictions` creates a prediction (honouring `Idempotency-Key`), `GET /v1/predictions/{id}` reports
 `starting → processing → succeeded` after a configurable number of polls (or `failed`/`canceled`), and
-`GET /v1/files/{id}.wav` serves a short real WAV. Configurable latencies, queues of status codes per route,
+`GET /v1/files/{id}.wav` serves a short real WAV. `Idempotency-Key` is honoured like a real API (Stripe's,
+Replicate's): a repeat with the same key and body answers the job that key made (200, nothing new is made
+or paid for); the same key with another body is a 422 conflict. `lost_answer_rate` makes a share of creates
+record the job and then answer 503 (the client cannot know it was made: the outcome-unknown case).
+Configurable latencies, queues of status codes per route,
 `Retry-After`, a create that stalls after recording the prediction (outcome unknown for the client), and an
 echo mode whose WAV carries the private values, altered, in a RIFF INFO chunk (UTF-16).
 """
@@ -22,6 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from builder.gifts.providers.base import JobJournal, PriorJob
 from tests.fakes.chat_api import altered
 from tests.fakes.loopback import LoopbackServer, QuietHandler
 
@@ -38,7 +43,8 @@ class PredictionsConfig:
     retry_after: str | None = None
     output: str = "wav"  # "wav" | "mp3" | "text" | "none"
     file_statuses: deque[int] = field(default_factory=deque)  # answers for output downloads, then 200
-    error_rate: float = 0.0  # share of 503 answers to creates and polls
+    error_rate: float = 0.0  # share of 503 answers to creates and polls (before anything is made)
+    lost_answer_rate: float = 0.0  # share of creates that make the job, then answer 503
     echo_values: list[str] = field(default_factory=list)
     seed: int = 0
 
@@ -73,6 +79,29 @@ def tiny_mp3(seconds: float = 2.0) -> bytes:
     return out.getvalue()
 
 
+@dataclass
+class MemoryJournal:
+    """What the ledger keeps of one order's remote audio job, in memory: `journal()` is the next attempt's."""
+
+    intent: str = ""
+    lyrics_hash: str = ""
+    prediction_id: str = ""
+    intents: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+
+    def journal(self) -> JobJournal:
+        prior = PriorJob(self.intent, self.lyrics_hash, self.prediction_id) if self.intent else None
+        return JobJournal(prior=prior, intend=self._intend, created=self._created)
+
+    def _intend(self, intent: str, lyrics_hash: str) -> None:
+        self.intent, self.lyrics_hash, self.prediction_id = intent, lyrics_hash, ""
+        self.intents.append(intent)
+
+    def _created(self, prediction_id: str) -> None:
+        self.prediction_id = prediction_id
+        self.ids.append(prediction_id)
+
+
 class PredictionsFake(LoopbackServer):
 
     def __init__(self, config: PredictionsConfig | None = None) -> None:
@@ -83,6 +112,8 @@ class PredictionsFake(LoopbackServer):
         self.predictions: dict[str, dict[str, Any]] = {}
         self.polls: dict[str, int] = {}
         self.by_key: dict[str, str] = {}
+        self.bodies: dict[str, str] = {}  # key → the body it was first sent with
+        self.replays = 0  # creates answered with the job their key already made
         self.inputs: list[dict[str, Any]] = []
         self.created = 0
         self.lookups: list[str] = []
@@ -103,7 +134,11 @@ class PredictionsFake(LoopbackServer):
                 return self.config.create_statuses.popleft(), {"detail": "fake failure"}
             if self.rng.random() < self.config.error_rate:
                 return 503, {"detail": "fake failure"}
+            canonical = json.dumps(body, sort_keys=True)
             if key and key in self.by_key:
+                if self.bodies[key] != canonical:
+                    return 422, {"detail": "Idempotency-Key was used with different parameters"}
+                self.replays += 1
                 return 200, self.view(self.by_key[key])
             self.created += 1
             prediction_id = f"p{self.created:04d}{self.rng.randrange(16**6):06x}"
@@ -111,6 +146,9 @@ class PredictionsFake(LoopbackServer):
             self.polls[prediction_id] = 0
             if key:
                 self.by_key[key] = prediction_id
+                self.bodies[key] = canonical
+            if self.rng.random() < self.config.lost_answer_rate:
+                return 503, {"detail": "fake failure after the job was made"}
             return 201, self.view(prediction_id)
 
     def poll(self, prediction_id: str) -> tuple[int, dict[str, Any]]:

@@ -1,15 +1,19 @@
 """Audio over a Replicate-style predictions API: create, poll until terminal, download the output.
 
-A timeout once a prediction exists leaves its outcome unknown: its id has already been handed to
-`on_prediction_created`, and the retry passes it back as `known_prediction_id`, so the job is looked up
-(and its audio fetched) before anything new is paid for.
+Exactly-once charges: before a create is sent, a fresh intent id is recorded in the order's `JobJournal`
+(the ledger) and sent as the create's `Idempotency-Key`. Once the provider answers, the prediction's id is
+recorded too. A retry of the same order with the same lyrics (`JobJournal.reusable`):
+- with a recorded id, looks the prediction up (and fetches its audio) before anything new is paid for;
+- with an intent but no id (the create's outcome is unknown: a timeout, a 5xx, a killed worker), sends the
+  create again with the *same* key: the provider answers with the job that key already made, or makes it once.
+A retry with other lyrics (the lyrics stage ran again and wrote new ones) never reuses the earlier audio.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
+import secrets
 import time
 import wave
 from dataclasses import dataclass, field
@@ -20,7 +24,7 @@ import httpx
 
 from builder.errors import ProviderError
 from builder.gifts.contracts import AudioClip, Brief, Lyrics
-from builder.gifts.providers.base import PredictionCallback
+from builder.gifts.providers.base import JobJournal, lyrics_digest
 from builder.gifts.providers.http import Deadline, Timeouts, checked_json, error_for_status, permanent, retryable, send
 
 KIND = "predictions"
@@ -57,13 +61,14 @@ class PredictionsAudioProvider:
         brief: Brief,
         lyrics: Lyrics,
         *,
-        known_prediction_id: str | None = None,
-        on_prediction_created: PredictionCallback | None = None,
+        journal: JobJournal | None = None,
     ) -> AudioClip:
+        journal = journal or JobJournal()
         deadline = Deadline(self.timeouts.total_s)
+        prior = journal.reusable(lyrics)
         with httpx.Client(follow_redirects=False) as client:
-            if known_prediction_id:
-                found = self._lookup(client, known_prediction_id, deadline)
+            if prior is not None and prior.prediction_id:
+                found = self._lookup(client, prior.prediction_id, deadline)
                 if found is not None:
                     try:
                         return self._download(client, self._wait(client, found, deadline), deadline)
@@ -71,9 +76,14 @@ class PredictionsAudioProvider:
                         if error.retryable or error.category != "http_4xx":
                             raise
                         # the recorded job's output has expired: make a new one
-            prediction = self._create(client, brief, lyrics, deadline)
-            if on_prediction_created is not None:
-                on_prediction_created(prediction["id"])
+                prior = None  # gone, failed or expired: a new intent, so the provider makes a new job
+            if prior is not None and prior.intent:
+                intent = prior.intent  # the outcome of that create is unknown: ask again with its key
+            else:
+                intent = "intent_" + secrets.token_hex(16)
+                journal.intend(intent, lyrics_digest(lyrics))  # durable before anything can be paid for
+            prediction = self._create(client, brief, lyrics, deadline, intent)
+            journal.created(prediction["id"])
             return self._download(client, self._wait(client, prediction, deadline), deadline)
 
     # --- steps ---
@@ -98,7 +108,8 @@ class PredictionsAudioProvider:
         prediction = _prediction(checked_json("audio", response, body))
         return None if prediction["status"] in ("failed", "canceled") else prediction
 
-    def _create(self, client: httpx.Client, brief: Brief, lyrics: Lyrics, deadline: Deadline) -> dict[str, Any]:
+    def _create(self, client: httpx.Client, brief: Brief, lyrics: Lyrics, deadline: Deadline, intent: str
+                ) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "input": {
                 "prompt": music_prompt(brief),
@@ -109,10 +120,9 @@ class PredictionsAudioProvider:
         }
         if self.model:
             payload["version"] = self.model
-        # the same brief and lyrics make the same key: a provider that honours it will not start a twin job
-        key = hashlib.sha256(f"{brief.seed}\0{lyrics.title}\0{lyrics.text}".encode()).hexdigest()[:40]
+        # the recorded intent is the key: the provider answers a repeat with the job it already made
         response, body = send(client, "POST", self._url("predictions"), stage="audio", deadline=deadline,
-                              timeouts=self.timeouts, headers={**self._headers(), "Idempotency-Key": key},
+                              timeouts=self.timeouts, headers={**self._headers(), "Idempotency-Key": intent},
                               json_body=payload)
         return _prediction(checked_json("audio", response, body))
 

@@ -233,7 +233,6 @@ def _ending(root: int, scale: tuple[int, ...], harmonics: tuple[float, ...], bea
 class OfflineAudio:
     kind = KIND
 
-    def compose(self, brief: Brief, lyrics: Lyrics, *, known_prediction_id: str | None = None,
-                on_prediction_created: object = None) -> AudioClip:
-        del known_prediction_id, on_prediction_created  # procedural: no remote job
+    def compose(self, brief: Brief, lyrics: Lyrics, *, journal: object = None) -> AudioClip:
+        del journal  # procedural: no remote job, nothing paid
         return compose_offline_audio(brief, lyrics.text)
