@@ -104,6 +104,7 @@ async def _spread(urls: list[str], requests: dict[str, list[bytes]], concurrency
 
 def intake_load(urls: list[str], secret: str, total: int, concurrency: int, prefix: str
                 ) -> tuple[list[float], Counter[int], float]:
+    urls = urls[:concurrency]  # one connection can only talk to one intake
     share = {url: requests_for(url, secret, total // len(urls), f"{prefix}-{n}") for n, url in enumerate(urls)}
     started = time.perf_counter()
     latencies, statuses = asyncio.run(_spread(urls, share, concurrency))
@@ -145,7 +146,8 @@ def intake_table(progress: Progress, cluster: Any, base: Path, env: dict[str, st
                 service.stop()
     table.notes.append("each request is a new order (its own Idempotency-Key, signed); 202 only after the commit "
                        "(the PostgreSQL transaction, or the folder's fsyncs); connections are spread evenly over "
-                       "the two intakes; the client is one asyncio loop on the same 2 cores")
+                       "the two intakes (concurrency 1: one connection, so one intake); the client is one asyncio "
+                       "loop on the same 2 cores")
     table.notes.append("PostgreSQL " + where["PostgreSQL"] + "; folder " + where["folder"])
     return table
 
