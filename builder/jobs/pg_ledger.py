@@ -367,15 +367,16 @@ def _figures(ledger: PostgresLedger, now: float) -> LedgerFigures:
     errors = read("SELECT stage, provider, coalesce(nullif(reason, ''), 'unknown') AS reason, count(*) AS n "
                   f"FROM audit WHERE from_state = 'running' AND to_state IN {FAILURE_TARGETS} "
                   "AND coalesce(stage, '') <> '' AND coalesce(provider, '') <> '' GROUP BY 1, 2, 3")
-    published_stages = " UNION ALL ".join(
-        f"SELECT '{stage}' AS stage, coalesce({stage}_provider, 'unknown') AS provider, {stage}_s AS s, "
-        f"NULL::integer AS failed FROM audit WHERE to_state = 'published' AND {stage}_s IS NOT NULL"
-        for stage in STAGES)
+    stage_rows = ", ".join(f"('{stage}', a.{stage}_provider, a.{stage}_s)" for stage in STAGES)
     samples = read(
         f"SELECT stage, provider, count(*) AS calls, count(failed) AS failures, {_stats('s')} FROM ("
         "SELECT stage, provider, provider_s AS s, 1 AS failed FROM audit "
         f"WHERE from_state = 'running' AND to_state IN {FAILURE_TARGETS} "
-        f"AND coalesce(stage, '') <> '' AND coalesce(provider, '') <> '' UNION ALL {published_stages}"
+        "AND coalesce(stage, '') <> '' AND coalesce(provider, '') <> '' "
+        # one pass over the published rows: each gives one sample per stage it timed
+        "UNION ALL SELECT v.stage, coalesce(v.provider, 'unknown'), v.s, NULL FROM audit a "
+        f"CROSS JOIN LATERAL (VALUES {stage_rows}) AS v (stage, provider, s) "
+        "WHERE a.to_state = 'published' AND v.s IS NOT NULL"
         ") AS samples GROUP BY stage, provider"
     )
     this_hour = int(now // 3600) * 3600
