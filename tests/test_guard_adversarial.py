@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from builder.cli import main
 from builder.gifts.guard import minimise
 from builder.gifts.order import parse_order
-from builder.jobs.ledger import Ledger
+from builder.jobs.folder_ledger import FolderLedger as Ledger
 from tests.fakes.chat_api import ChatCompletionsFake, ChatConfig
 from tests.gift_orders import order_dict
 
@@ -337,6 +337,8 @@ HANDWRITTEN = [
     "ᴋᴏᴡᴀʟᴄᴢʏᴋ",  # small capitals
     "K\u0336o\u0336w\u0336a\u0336l\u0336czyk",  # combining strokes
     "ᴶᵒⁿᵃᵗʰᵃⁿ",  # modifier letters
+    "Kowal\u00a0czyk",  # a no-break space inside
+    "Kow\u2011al\u2011czyk",  # non-breaking hyphens
 ]
 
 

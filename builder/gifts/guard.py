@@ -7,6 +7,9 @@ Two kinds of check:
   values and story copies in any decoding of the bytes. Generic patterns are not applied there, because
   pages rightly hold URLs (schema.org, IPTC) and binary data is full of digit runs; every piece of text put
   into a file has passed `check_text` first.
+Both sides of every comparison are skeletons (normalise.py: entities, NFKC, invisibles, look-alikes, case);
+the patterns read text with numbers in words and spoken addresses undone (pii.clean). A name part that is a
+common word is held only where it is used as a name (the "names that are also words" section).
 A violation raises `GuardViolation(category)`; the category is one of `CATEGORIES`, never the value.
 """
 
@@ -304,8 +307,9 @@ def names_a_private_person(order: Order, text: str) -> bool:
 
 def check_public_fields(order: Order) -> None:
     """The buyer's public fields go onto the page as typed: check them like generated text."""
-    for _field, category in public_field_findings(order)[:1]:
-        raise GuardViolation(category)
+    findings = public_field_findings(order)
+    if findings:
+        raise GuardViolation(findings[0][1])
 
 
 def text_categories(order: Order, text: str) -> list[str]:

@@ -358,8 +358,12 @@ def _joinable(gap: str) -> bool:
 
 
 def _piece_gap(gap: str) -> bool:
-    """Between pieces of a word: one space, or one or two joiners ("Ex-am-ple", "O'Brien", "ex.ample")."""
-    return gap == " " or (0 < len(gap) <= 2 and all(ch in _PIECE_JOINERS for ch in gap))
+    """Between pieces of a word: up to three spaces of any kind, or one or two joiners ("Ex-am-ple", "O'Brien",
+    "ex.ample", a non-breaking hyphen)."""
+    if not gap or len(gap) > _JOINABLE_GAP or "\n" in gap:
+        return False
+    return gap.isspace() or (len(gap) <= 2 and all(ch in _PIECE_JOINERS or unicodedata.category(ch) == "Pd"
+                                                   for ch in gap))
 
 
 def _join(piece: list[Word]) -> Word:
