@@ -148,6 +148,7 @@ def profile_in_subprocess(base: Path, env: dict[str, str]) -> str:
 
 def profile_main() -> None:
     """Child process: one warm-up order, then one profiled order; prints JSON {total, top: [[name, seconds]]}."""
+    from builder.gifts.providers.base import JobJournal
     from builder.jobs.generation import pipeline_processor
     from builder.jobs.worker import JobContext
     from builder.settings import load_settings
@@ -157,7 +158,7 @@ def profile_main() -> None:
 
     def context(index: int) -> JobContext:
         return JobContext(ref=f"ord_profile{index}", token=f"{index:032x}", attempt=1, out_dir=out,
-                          known_prediction_id=None, on_prediction_created=lambda _pid: None,
+                          journal=JobJournal(),
                           order_bytes=json.dumps(giftkit.sample_order(900 + index, prefix="profile")).encode())
 
     processor(context(0))

@@ -95,6 +95,9 @@ class JobSettings:
     workflow_ref: str = "main"
     intake_header_timeout_s: float = 10.0  # a request's headers must all arrive within this (slowloris)
     intake_body_timeout_s: float = 60.0  # and its body within this after them: 10 MB at ~1.4 Mbit/s
+    max_runners: int = 20  # GIFT_MAX_RUNNERS: generate.yml runs at once at most (the plan's concurrent jobs)
+    workers_per_run: int = 10  # GIFT_WORKERS_PER_RUN: the K of `gift work --workers K` in generate.yml
+    dispatch_interval_s: float = 1.0  # GIFT_DISPATCH_INTERVAL_S: between two dispatches of one cycle
 
     def with_lease(self, lease_s: float | None) -> JobSettings:
         return self if lease_s is None else replace(self, lease_s=lease_s)
@@ -205,6 +208,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         workflow_ref=env.get("GIFT_WORKFLOW_REF", "main"),
         intake_header_timeout_s=number(env, "GIFT_INTAKE_HEADER_TIMEOUT_S", 10.0, above=0.0),
         intake_body_timeout_s=number(env, "GIFT_INTAKE_BODY_TIMEOUT_S", 60.0, above=0.0),
+        max_runners=int(number(env, "GIFT_MAX_RUNNERS", 20, minimum=1, integer=True)),
+        workers_per_run=int(number(env, "GIFT_WORKERS_PER_RUN", 10, minimum=1, integer=True)),
+        dispatch_interval_s=number(env, "GIFT_DISPATCH_INTERVAL_S", 1.0, minimum=0.0),
     )
     github = GitHubEnv(
         api_url=github_api_url,

@@ -294,3 +294,52 @@ def test_board_uploads_and_deploys_pages_only_from_main() -> None:
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
     assert deploy["concurrency"] == {"group": "pages", "cancel-in-progress": False}
     assert step_using(path, "deploy", "actions/deploy-pages@")["id"] == "deployment"
+
+
+# --- generate.yml and reconcile.yml: the worker pool -----------------------------------------------------------
+
+
+def _job(path: Path) -> dict[str, Any]:
+    (job,) = load(path)["jobs"].values()
+    return job
+
+
+def _step(job: dict[str, Any], name: str) -> dict[str, Any]:
+    (step,) = [s for s in job["steps"] if s.get("name") == name]
+    return step
+
+
+def test_generate_runs_a_worker_with_k_slots_and_a_time_budget_below_its_timeout() -> None:
+    path = WORKFLOW_DIR / "generate.yml"
+    data = load(path)
+    assert "inputs.purpose" in data["run-name"]
+    inputs = triggers(path)["workflow_dispatch"]["inputs"]
+    assert set(inputs) == {"purpose"}  # no order data in inputs: they are public
+    job = _job(path)
+    run = _step(job, "Work the queue")["run"]
+    assert '--workers "$GIFT_WORKERS_PER_RUN"' in run and '--time-budget "$GIFT_TIME_BUDGET_S"' in run
+    assert "--until-idle" in run and "--ref" not in run
+    budget_s = float(job["env"]["GIFT_TIME_BUDGET_S"])
+    audio_timeout_s = 300.0  # GIFT_AUDIO_TIMEOUT_S's default: the longest provider call in flight at the end
+    assert budget_s + audio_timeout_s < job["timeout-minutes"] * 60
+    assert "GIFT_LEASE_S" not in job["env"]  # one lease length everywhere, renewed while working
+    assert job["env"]["GIFT_WORKERS_PER_RUN"] == _job(WORKFLOW_DIR / "reconcile.yml")["env"]["GIFT_WORKERS_PER_RUN"]
+
+
+def test_every_cleanup_and_outcome_step_is_its_own_always_step() -> None:
+    generate = _job(WORKFLOW_DIR / "generate.yml")
+    release, outcome = _step(generate, "Release what this run still holds"), _step(generate, "Record the outcome")
+    assert release["if"].startswith("always()") and outcome["if"].startswith("always()")
+    assert release["run"].startswith("python -m builder gift finish ") and "ops summary" in outcome["run"]
+    reconcile = _job(WORKFLOW_DIR / "reconcile.yml")
+    dispatch = _step(reconcile, "Dispatch workers")
+    assert dispatch["if"].startswith("always()") and "gift dispatch" in dispatch["run"]
+
+
+def test_reconcile_dispatches_with_its_own_github_token_and_actions_write() -> None:
+    job = _job(WORKFLOW_DIR / "reconcile.yml")
+    assert job["permissions"] == {"contents": "read", "actions": "write"}
+    assert _step(job, "Dispatch workers")["env"]["GIFT_DISPATCH_TOKEN"] == "${{ github.token }}"
+    assert int(job["env"]["GIFT_MAX_RUNNERS"]) >= 1
+    generate = _job(WORKFLOW_DIR / "generate.yml")
+    assert generate["permissions"] == {"contents": "read"}  # a worker never dispatches

@@ -22,9 +22,9 @@ from builder.errors import ConfigError, JobError
 from builder.gifts.contracts import PublishedGift
 from builder.gifts.precheck import Precheck, precheck
 from builder.jobs.accept import accept_order
-from builder.jobs.dispatch import dispatch_order
 from builder.jobs.ledger import JobRecord, is_database_url
-from builder.jobs.reconcile import ReconcileReport, reconcile, release_run
+from builder.jobs.pool import CycleReport, dispatch_cycle
+from builder.jobs.reconcile import ReconcileReport, reconcile, release_run, release_run_leases
 from builder.jobs.runtime import runtime
 from builder.jobs.settings import ledger_location
 from builder.jobs.states import State
@@ -71,9 +71,19 @@ class GiftService:
         """Validate and record an order (OrderError lists the bad fields); dispatch it on the production queue."""
         with runtime(self.ledger_dir, self.settings) as rt:
             ref, created = accept_order(raw, ledger=rt.ledger, envelope=rt.envelope)
-            dispatcher = rt.dispatcher()
-            failed = bool(created and dispatcher is not None and not dispatch_order(rt.ledger, ref, dispatcher))
+            runs = rt.runs()
+            failed = False
+            if created and runs is not None:
+                failed = dispatch_cycle(rt.ledger, runs, rt.settings).status in ("blocked", "rate_limited")
         return Submission(ref, created, dispatch_failed=failed)
+
+    def dispatch(self) -> CycleReport:
+        """One dispatcher cycle: start generate.yml runs for the queue's depth (GIFT_QUEUE=github only)."""
+        with runtime(self.ledger_dir, self.settings) as rt:
+            runs = rt.runs()
+            if runs is None:
+                raise ConfigError("gift dispatch needs GIFT_QUEUE=github (locally, run `gift work` instead)")
+            return dispatch_cycle(rt.ledger, runs, rt.settings)
 
     def check(self, raw: bytes) -> Precheck:
         """The order model and the public-field guard, before payment: field errors or per-field findings
@@ -86,8 +96,10 @@ class GiftService:
             return rt.ledger.count_due(rt.ledger.clock())
 
     def work(self, out_dir: Path, *, until_idle: bool, workers: int = 1, ref: str | None = None,
-             lease_s: float | None = None, on_attempt: Callable[[], None] | None = None) -> WorkSummary:
-        """Run due orders (and reclaim expired leases); `on_attempt` is called after each attempt."""
+             lease_s: float | None = None, on_attempt: Callable[[], None] | None = None,
+             time_budget_s: float | None = None) -> WorkSummary:
+        """Run due orders (and reclaim expired leases); `on_attempt` is called after each attempt. With
+        `time_budget_s`, no order is claimed after that many seconds (those in flight finish)."""
         with runtime(self.ledger_dir, self.settings, lease_s=lease_s) as rt:
             processor = rt.processor(out_dir)
 
@@ -98,8 +110,10 @@ class GiftService:
                     if on_attempt is not None:
                         on_attempt()
 
-            worker = Worker(rt.ledger, rt.envelope, counted, rt.settings, out_dir, only_ref=ref, owner=rt.owner())
-            return worker.run(until_idle=until_idle, workers=workers)
+            run_id = int(self.settings.run_id) if self.settings.run_id.isdigit() else 0
+            worker = Worker(rt.ledger, rt.envelope, counted, rt.settings, out_dir, only_ref=ref, owner=rt.owner(),
+                            run_id=run_id)
+            return worker.run(until_idle=until_idle, workers=workers, time_budget_s=time_budget_s)
 
     def status(self, ref: str) -> dict[str, Any]:
         """The support-safe history of one order."""
@@ -110,6 +124,14 @@ class GiftService:
         """Every order (or those in `state`) with its state, attempts and reason."""
         with runtime(self.ledger_dir, self.settings) as rt:
             return list_view(rt.ledger, state)
+
+    def finish_run(self) -> list[str]:
+        """A worker run's last step: give back every order this Actions run still holds (queued at once)."""
+        run_id = self.settings.run_id
+        if not run_id:
+            raise ConfigError("GITHUB_RUN_ID is not set: gift finish without a ref releases an Actions run's orders")
+        with runtime(self.ledger_dir, self.settings) as rt:
+            return release_run_leases(rt.ledger, run_owner_prefix(run_id), rt.settings)
 
     def finish(self, ref: str) -> dict[str, Any]:
         """The generate run's last step: release what this Actions run still holds; a support-safe summary."""
@@ -125,13 +147,17 @@ class GiftService:
         with runtime(self.ledger_dir, self.settings) as rt:
             return reconcile(rt.ledger, rt.settings, dispatcher=rt.dispatcher(), out_dir=out_dir)
 
+    def status_of_dispatchers(self) -> dict[str, dict[str, Any]]:
+        with runtime(self.ledger_dir, self.settings) as rt:
+            return rt.ledger.dispatcher_states()
+
     def retry(self, ref: str) -> JobRecord:
         """Support: queue a held or failed order again (and dispatch it on the production queue)."""
         with runtime(self.ledger_dir, self.settings) as rt:
             record = support_retry(rt.ledger, ref)
-            dispatcher = rt.dispatcher()
-            if dispatcher is not None:
-                dispatch_order(rt.ledger, record.ref, dispatcher)
+            runs = rt.runs()
+            if runs is not None:
+                dispatch_cycle(rt.ledger, runs, rt.settings)
             return record
 
     def takedown(self, ref: str, out_dir: Path) -> JobRecord:
@@ -146,6 +172,6 @@ class GiftService:
         with runtime(self.ledger_dir, self.settings) as rt:
             if not rt.settings.webhook_secret:
                 raise ConfigError("GIFT_WEBHOOK_SECRET is not set: the intake refuses unsigned orders")
-            app = create_app(rt.ledger, rt.envelope, rt.settings, dispatcher=rt.dispatcher(),
+            app = create_app(rt.ledger, rt.envelope, rt.settings, runs=rt.runs(),
                              precheck=lambda body: self.check(body).as_json())
             serve(app, host, port, on_ready, header_timeout_s=rt.settings.intake_header_timeout_s)

@@ -88,7 +88,8 @@ def work(args: argparse.Namespace) -> int:
     due = service.due() if args.until_idle and interactive() else None  # the bar's total: only for a person
     with progress("Generating gifts", due, minimum=2) as advance:
         summary = service.work(args.out, until_idle=args.until_idle, workers=args.workers, ref=args.ref,
-                               lease_s=args.lease_seconds, on_attempt=lambda: advance(1))
+                               lease_s=args.lease_seconds, on_attempt=lambda: advance(1),
+                               time_budget_s=args.time_budget)
     print(work_line(summary))
     return 0
 
@@ -125,8 +126,25 @@ def list_orders(args: argparse.Namespace) -> int:
     return 0
 
 
+def dispatch_cmd(args: argparse.Namespace) -> int:
+    """One dispatcher cycle: generate.yml runs for the queue's depth. Exit 0 when it dispatched what was
+    wanted (or nothing was), 1 when it is blocked or rate limited (the reason is on stdout and in ops)."""
+    report = _service(args).dispatch()
+    if args.json:
+        _print_json({**report.as_json(), "lines": report.lines})
+    else:
+        for line in report.lines:
+            print(line)
+    return 1 if report.status in ("blocked", "rate_limited") else 0
+
+
 def finish(args: argparse.Namespace) -> int:
     """The generate run's always() step: release what the run still holds, print a support-safe summary."""
+    if args.ref is None:
+        lines = _service(args).finish_run()
+        print("### Gift worker run\n")
+        print("\n".join(f"- {line}" for line in lines) or "- every claim was released by the worker itself")
+        return 0
     view = _service(args).finish(args.ref)
     print(f"### Gift order `{view['ref']}`\n")
     print("| state | attempts | reason | last error | updated |\n| --- | --- | --- | --- | --- |")
@@ -184,7 +202,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, metavar="N")
     p.add_argument("--lease-seconds", type=float, default=None, metavar="S", help="lease length (GIFT_LEASE_S)")
     p.add_argument("--out", type=Path, default=Path("site"), metavar="DIR", help="site folder (default site/)")
-    p.add_argument("--ref", default=None, help="only this order (one Actions run per order)")
+    p.add_argument("--ref", default=None, help="only this order")
+    p.add_argument("--time-budget", type=float, default=None, metavar="S",
+                   help="claim nothing after S seconds; attempts in flight finish (keep it below the run's timeout)")
     _ledger_flag(p)
     p.set_defaults(run=work)
 
@@ -210,8 +230,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _ledger_flag(p)
     p.set_defaults(run=migrate_cmd)
 
-    p = verbs.add_parser("finish", help="end of an Actions run: release its lease, print a job summary")
-    p.add_argument("ref")
+    p = verbs.add_parser("dispatch", help="start generate.yml runs for the queue's depth (GIFT_QUEUE=github)")
+    p.add_argument("--json", action="store_true")
+    _ledger_flag(p)
+    p.set_defaults(run=dispatch_cmd)
+
+    p = verbs.add_parser("finish", help="end of an Actions run: release what it holds, print a job summary")
+    p.add_argument("ref", nargs="?", default=None,
+                   help="one order (default: every order this run, GITHUB_RUN_ID, still holds)")
     _ledger_flag(p)
     p.set_defaults(run=finish)
 

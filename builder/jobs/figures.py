@@ -11,7 +11,7 @@ import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from builder.jobs.states import CORRUPT, NEEDS_ATTENTION, STORAGE_FULL, State
@@ -188,3 +188,16 @@ def hourly_series(counts: Counter[str], now: float) -> list[tuple[str, int]]:
         label = time.strftime("%Y-%m-%dT%H:00Z", time.gmtime(this_hour - back * 3600))
         series.append((label, counts.get(label, 0)))
     return series
+
+
+def with_dispatchers(figures: LedgerFigures, states: dict[str, dict[str, Any]], now: float) -> LedgerFigures:
+    """The figures with each blocked or rate-limited dispatcher (builder/jobs/pool.py) on the attention list,
+    as `dispatcher:<workflow>` in state `blocked` or `rate_limited`, with its reason and how long it has been so."""
+    items = [
+        AttentionItem(f"dispatcher:{name}", str(state.get("status")), str(state.get("reason") or "unknown"),
+                      int(state.get("failures") or 0), max(0.0, now - float(state.get("since") or now)))
+        for name, state in states.items() if state.get("status") in ("blocked", "rate_limited")
+    ]
+    if not items:
+        return figures
+    return replace(figures, attention=sorted([*items, *figures.attention], key=lambda item: -item.age_s))

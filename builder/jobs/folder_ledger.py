@@ -28,7 +28,7 @@ from filelock import FileLock, Timeout
 from builder.atomic_files import atomic_write as write_atomically
 from builder.atomic_files import fsync_dir, naming
 from builder.errors import EnvelopeError, IdempotencyConflict, JobError, LeaseLost
-from builder.jobs.figures import LedgerFigures, figures_from
+from builder.jobs.figures import LedgerFigures, figures_from, with_dispatchers
 from builder.jobs.ledger import (
     Clock,
     JobRecord,
@@ -74,6 +74,21 @@ class FolderOwned:
 
     def delete_envelope(self) -> None:
         self._ledger.delete_envelope(self._record.ref)
+
+
+class FolderDispatcherSlot:
+    """A dispatcher's state file, held under its lock."""
+
+    def __init__(self, path: Path, state: dict[str, Any]) -> None:
+        self._path, self._state = path, state
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self._state
+
+    def save(self, state: dict[str, Any]) -> None:
+        atomic_write(self._path, (json.dumps(state, sort_keys=True) + "\n").encode())
+        self._state = state
 
 
 class FolderLedger:
@@ -155,7 +170,43 @@ class FolderLedger:
     def figures(self, now: float) -> LedgerFigures:
         records = self.records()
         audits = {record.ref: self.audit(record.ref) for record in records}
-        return figures_from(records, audits, now, self.corrupt())
+        return with_dispatchers(figures_from(records, audits, now, self.corrupt()), self.dispatcher_states(), now)
+
+    # dispatchers -----------------------------------------------------------------------------------
+    def _dispatcher_path(self, name: str) -> Path:
+        if not name.replace("-", "").replace(".", "").replace("_", "").isalnum():
+            raise JobError(f"not a dispatcher name: {name!r}")
+        return self.root / "dispatchers" / f"{name}.json"
+
+    @contextmanager
+    def dispatcher(self, name: str) -> Iterator[FolderDispatcherSlot | None]:
+        path = self._dispatcher_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(path.with_suffix(".lock"), thread_local=False, is_singleton=False, preserve_lock_file=True)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            yield None
+            return
+        try:
+            yield FolderDispatcherSlot(path, self._read_dispatcher(path))
+        finally:
+            lock.release()
+
+    def _read_dispatcher(self, path: Path) -> dict[str, Any]:
+        try:
+            state = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError):
+            raise JobError(f"{path}: dispatcher state unreadable; delete it to start afresh") from None
+        return state if isinstance(state, dict) else {}
+
+    def dispatcher_states(self) -> dict[str, dict[str, Any]]:
+        folder = self.root / "dispatchers"
+        if not folder.is_dir():
+            return {}
+        return {path.stem: self._read_dispatcher(path) for path in sorted(folder.glob("*.json"))}
 
     def accept(self, new: NewOrder) -> tuple[str, bool]:
         """Under the key's lock: the index entry first (a crash after it is repaired by the replay), then

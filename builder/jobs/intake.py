@@ -2,8 +2,8 @@
 served by uvicorn.
 
 Answers (DESIGN §6): 202 {ref} once the order is committed (fsync'ed, or the database transaction); nothing
-else runs in the request path: a dispatch (GIFT_QUEUE=github) starts after the answer is sent, and a
-failed one waits for reconcile. A replay of the key: 202 with the same ref;
+else runs in the request path: a dispatcher cycle (GIFT_QUEUE=github, builder/jobs/pool.py) runs after the answer is
+sent, and what it cannot do waits for reconcile's. A replay of the key: 202 with the same ref;
 the key with another body: 409; bad or stale signature: 401; invalid order: 422 with field errors;
 body over 10 MB: 413, enforced while streaming. Only 202 records anything.
 
@@ -38,9 +38,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from builder.errors import AddressInUse, BodyTooLarge, BodyTooSlow, JobError, OrderError, describe_os_error
 from builder.jobs.accept import IdempotencyConflict, OrderParser, accept_order
-from builder.jobs.dispatch import Dispatcher, dispatch_order
 from builder.jobs.envelope import Envelope
 from builder.jobs.ledger import Ledger
+from builder.jobs.pool import GitHubRuns, dispatch_cycle
 from builder.jobs.settings import JobSettings
 from builder.jobs.signature import HEADER, SignatureError, verify
 
@@ -82,7 +82,7 @@ def create_app(
     settings: JobSettings,
     *,
     parse: OrderParser | None = None,
-    dispatcher: Dispatcher | None = None,
+    runs: GitHubRuns | None = None,
     max_body: int = MAX_BODY,
     precheck: OrderPrecheck | None = None,
 ) -> Starlette:
@@ -90,13 +90,14 @@ def create_app(
         return accept_order(body, key, ledger=ledger, envelope=envelope, parse=parse)
 
     def _dispatch(ref: str) -> None:
-        """After the answer was sent: dispatch a run; a failure leaves the order queued for reconcile."""
-        if dispatcher is None:
+        """After the answer was sent: one dispatcher cycle (runs by queue depth); whatever it cannot do now
+        (blocked, rate limited, another intake dispatching) the next cycle or reconcile does."""
+        if runs is None:
             return
         try:
-            dispatch_order(ledger, ref, dispatcher)
+            dispatch_cycle(ledger, runs, settings)
         except JobError as error:
-            log.warning("%s: recorded, not yet dispatched (%s); reconcile will", ref, type(error).__name__)
+            log.warning("%s: recorded; the dispatcher did not run (%s); reconcile will", ref, type(error).__name__)
 
     async def read_body(request: Request) -> bytes | Response:
         """The whole body, or the answer for a body that is too large, too slow or abandoned."""
@@ -135,7 +136,7 @@ def create_app(
             log.error("ledger storage unavailable: %s", describe_os_error(error))
             return _error(503, "ledger unavailable, retry later")
         headers = {} if created else {"Idempotent-Replayed": "true"}
-        after = BackgroundTask(run_in_threadpool, _dispatch, ref) if created and dispatcher is not None else None
+        after = BackgroundTask(run_in_threadpool, _dispatch, ref) if created and runs is not None else None
         return JSONResponse({"ref": ref}, status_code=202, headers=headers, background=after)
 
     async def validate_order(request: Request) -> Response:

@@ -29,6 +29,10 @@ The protocol (every method may raise `LedgerUnavailable` when the database canno
   has none); one line per removal.
 - `figures(now)`: the support-safe aggregates the ops summary shows (computed by the database where there
   is one, never by loading every record).
+- `dispatcher(name)`: the durable state of a dispatcher (builder/jobs/pool.py), held for one cycle: yields a
+  `DispatcherSlot` (its `state` dict, `save(state)` writes it at once), or None at once when another
+  dispatcher holds it (it is dispatching now; a second one would dispatch for the same need twice).
+  `dispatcher_states()`: every dispatcher's last saved state, for the ops figures.
 - `describe()`: where the ledger is, safe to print (no password); `close()`.
 
 `OwnedOrder` (what `owned` and `next_due` yield): `record`, `transition(target, …)` (legal transitions
@@ -202,6 +206,15 @@ class OwnedOrder(Protocol):
     def delete_envelope(self) -> None: ...
 
 
+class DispatcherSlot(Protocol):
+    """A dispatcher's state, held by one dispatcher for one cycle (see `Ledger.dispatcher`)."""
+
+    @property
+    def state(self) -> dict[str, Any]: ...
+
+    def save(self, state: dict[str, Any]) -> None: ...
+
+
 class Ledger(Protocol):
     """Orders, audit and envelopes behind one interface (see the module docstring)."""
 
@@ -233,6 +246,10 @@ class Ledger(Protocol):
     def sweep(self, now: float) -> list[str]: ...
 
     def figures(self, now: float) -> LedgerFigures: ...
+
+    def dispatcher(self, name: str) -> AbstractContextManager[DispatcherSlot | None]: ...
+
+    def dispatcher_states(self) -> dict[str, dict[str, Any]]: ...
 
     def close(self) -> None: ...
 

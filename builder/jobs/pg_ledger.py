@@ -35,6 +35,7 @@ from builder.jobs.figures import (
     LedgerFigures,
     ProviderStats,
     hourly_series,
+    with_dispatchers,
 )
 from builder.jobs.ledger import Clock, JobRecord, NewOrder, audit_entry, check_ref, new_ref, note_entry
 from builder.jobs.states import NEEDS_ATTENTION, STORAGE_FULL, State, check_transition
@@ -136,6 +137,26 @@ class PostgresOwned:
 
     def delete_envelope(self) -> None:
         self._cur.execute("DELETE FROM envelopes WHERE ref = %s", (self._record.ref,))
+
+
+class PostgresDispatcherSlot:
+    """A dispatcher's row, held under its advisory lock by this connection."""
+
+    def __init__(self, ledger: PostgresLedger, conn: psycopg.Connection[Any], name: str,
+                 state: dict[str, Any]) -> None:
+        self._ledger, self._conn, self._name, self._state = ledger, conn, name, state
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self._state
+
+    def save(self, state: dict[str, Any]) -> None:
+        with database_errors():
+            self._conn.execute(
+                "INSERT INTO dispatcher_state (name, state, updated_at) VALUES (%s, %s, %s) ON CONFLICT (name) "
+                "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                (self._name, Jsonb(state), self._ledger.clock()))
+        self._state = state
 
 
 class PostgresLedger:
@@ -315,7 +336,31 @@ class PostgresLedger:
         return []
 
     def figures(self, now: float) -> LedgerFigures:
-        return _figures(self, now)
+        return with_dispatchers(_figures(self, now), self.dispatcher_states(), now)
+
+    @contextmanager
+    def dispatcher(self, name: str) -> Iterator[PostgresDispatcherSlot | None]:
+        """The dispatcher's row under a transaction-scoped advisory lock; None at once when another holds it.
+        Each `save` commits at once (autocommit), so a dispatch is on record before the next one is sent."""
+        with database_errors(), self._pool.connection() as conn:
+            conn.autocommit = True
+            try:
+                row = conn.execute("SELECT pg_try_advisory_lock(hashtext('dispatcher:' || %s)) AS got",
+                                   (name,)).fetchone()
+                if not row or not row["got"]:
+                    yield None
+                    return
+                try:
+                    found = conn.execute("SELECT state FROM dispatcher_state WHERE name = %s", (name,)).fetchone()
+                    yield PostgresDispatcherSlot(self, conn, name, dict(found["state"]) if found else {})
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(hashtext('dispatcher:' || %s))", (name,))
+            finally:
+                conn.autocommit = False
+
+    def dispatcher_states(self) -> dict[str, dict[str, Any]]:
+        rows = self._read("SELECT name, state FROM dispatcher_state ORDER BY name")
+        return {str(row["name"]): dict(row["state"]) for row in rows}
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:

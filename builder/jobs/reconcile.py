@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder.errors import JobError
-from builder.jobs.dispatch import Dispatcher, DispatchError, dispatch_order
+from builder.jobs.dispatch import Dispatcher, DispatchError
 from builder.jobs.ledger import JobRecord, Ledger, OwnedOrder
 from builder.jobs.retry import attempts_left, retry_delay
 from builder.jobs.settings import JobSettings
@@ -51,6 +51,18 @@ def release_run(ledger: Ledger, ref: str, owner_prefix: str, settings: JobSettin
         return record
 
 
+def release_run_leases(ledger: Ledger, owner_prefix: str, settings: JobSettings,
+                       rng: random.Random | None = None) -> list[str]:
+    """A worker run's always() step: every order the run (`owner_prefix`) still holds is given back now
+    (a timed-out attempt, queued or waiting for its retry), not when its lease runs out; one line each."""
+    lines = []
+    for record in ledger.records(State.RUNNING):
+        if record.lease_owner.startswith(owner_prefix):
+            released = release_run(ledger, record.ref, owner_prefix, settings, rng)
+            lines.append(f"{record.ref}: released ({released.state})")
+    return lines
+
+
 def settle(
     order: OwnedOrder, settings: JobSettings, now: float, rng: random.Random | None = None
 ) -> tuple[JobRecord, list[str]]:
@@ -82,27 +94,24 @@ def reconcile(
     out_dir: Path | None = None,
 ) -> ReconcileReport:
     """Settle every order that needs it (the database finds those with its indexes; the folder reads every
-    record); with a dispatcher (GIFT_QUEUE=github) also re-dispatch queued orders whose run never started,
-    failed to dispatch, or ended (cancelled, timed out) without taking the order. Then sweep what killed
+    record); with a dispatcher (GIFT_QUEUE=github) an order whose run ended (cancelled, timed out) while it
+    held the order goes back to the queue at once. Runs for queued work are the dispatcher's
+    (builder/jobs/pool.py: `gift dispatch`, which reconcile.yml runs after this). Then sweep what killed
     writers left in the ledger and under `out_dir/gifts/` (see `sweep_leftovers`)."""
     report = ReconcileReport()
     now = ledger.clock()
-    for ref in ledger.reconcile_candidates(now, include_queued=dispatcher is not None):
+    for ref in ledger.reconcile_candidates(now, include_queued=False):
         try:
             with ledger.owned(ref, timeout=10.0) as order:
                 now = ledger.clock()
                 if dispatcher is not None and order.record.state == State.RUNNING and order.record.run_id:
                     _expire_if_run_ended(order, settings, dispatcher, now, rng, report)
-                record, done = settle(order, settings, now, rng)
+                _, done = settle(order, settings, now, rng)
                 for text in done:
                     report.add(ref, text)
-                needs_dispatch = dispatcher is not None and _needs_dispatch(record, dispatcher, settings, now)
         except JobError as error:
             report.add(ref, f"skipped ({error})")
             continue
-        if needs_dispatch and dispatcher is not None:
-            ok = dispatch_order(ledger, ref, dispatcher)
-            report.add(ref, "dispatched" if ok else "dispatch failed, still queued")
     report.actions += sweep_leftovers(ledger, out_dir, ledger.clock())
     return report
 
@@ -125,20 +134,6 @@ def _expire_if_run_ended(
         return record
     report.add(record.ref, f"run {record.run_id} ended ({run.conclusion or 'no conclusion'}) while running")
     return expire_lease(order, settings, now, rng, f"run_{run.conclusion or 'ended'}")
-
-
-def _needs_dispatch(record: JobRecord, dispatcher: Dispatcher, settings: JobSettings, now: float) -> bool:
-    if record.state != State.QUEUED:
-        return False
-    if not record.run_id:
-        # never dispatched, a failed dispatch, or an API that gave no run id and a run that never came
-        return record.dispatches == 0 or now - record.dispatched_at > settings.lease_s
-    try:
-        run = dispatcher.run_state(record.run_id)
-    except DispatchError:
-        return False  # cannot tell: try again on the next reconcile rather than double-dispatch
-    # the order is still queued, so a completed run (cancelled, failed, or gone before it claimed) left it
-    return run.status == "completed"
 
 
 STALE_UNKNOWN_STAGING_S = 3600.0  # a staging folder whose token no order here has: older than this is stale

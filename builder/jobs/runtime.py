@@ -20,6 +20,7 @@ from builder.jobs.dispatch import Dispatcher, GitHubDispatcher
 from builder.jobs.envelope import Envelope, open_envelope
 from builder.jobs.generation import gift_publisher, pipeline_processor
 from builder.jobs.ledger import Ledger, open_ledger
+from builder.jobs.pool import GitHubRuns
 from builder.jobs.settings import JobSettings, ledger_location
 from builder.jobs.worker import Processor, default_owner
 from builder.settings import Settings
@@ -47,7 +48,12 @@ class Runtime:
         return default_owner(self.config.run_id)
 
     def dispatcher(self) -> Dispatcher | None:
+        """Run lookups (reconcile: did the run holding an order end?) on the production queue."""
         return GitHubDispatcher(self.settings) if self.settings.queue == "github" else None
+
+    def runs(self) -> GitHubRuns | None:
+        """The dispatcher's GitHub calls (runs by queue depth) on the production queue."""
+        return GitHubRuns(self.settings) if self.settings.queue == "github" else None
 
     def publisher(self, out_dir: Path) -> Publisher:
         """Where gift pages go: object storage in production, `out_dir/gifts/` on this machine."""

@@ -196,8 +196,10 @@ class Worker:
         owner: str | None = None,
         rng: random.Random | None = None,
         only_ref: str | None = None,
+        run_id: int = 0,
     ) -> None:
         self.ledger, self.envelope, self.processor = ledger, envelope, processor
+        self.run_id = run_id  # the Actions run this worker is (GITHUB_RUN_ID): reconcile asks if it ended
         self.settings, self.out_dir = settings, out_dir
         self.owner = owner or default_owner()
         self.rng = rng or random.Random()
@@ -224,6 +226,7 @@ class Worker:
                     attempts=record.attempts + 1,
                     lease_owner=self.owner,
                     lease_expires_at=now + self.settings.lease_s,
+                    run_id=self.run_id or record.run_id,
                     first_started_at=record.first_started_at or now,
                     timings={**record.timings, "queue_wait_s": round(now - (record.queued_at or now), 6)},
                     detail={"worker": self.owner},
@@ -374,9 +377,16 @@ class Worker:
                 self._in_flight -= 1
 
     def run(
-        self, *, until_idle: bool, workers: int = 1, poll_s: float = 0.05, stop: threading.Event | None = None
+        self, *, until_idle: bool, workers: int = 1, poll_s: float = 0.05, stop: threading.Event | None = None,
+        time_budget_s: float | None = None,
     ) -> WorkSummary:
+        """Drain due orders with `workers` threads. `time_budget_s`: claim nothing after that many seconds;
+        attempts in flight finish and record their outcome (the run ends with nothing held)."""
         stop = stop or threading.Event()
+        budget = threading.Timer(time_budget_s, stop.set) if time_budget_s is not None else None
+        if budget is not None:
+            budget.daemon = True
+            budget.start()
         stopped_by: list[BaseException] = []
 
         def loop() -> None:
@@ -408,6 +418,9 @@ class Worker:
         except KeyboardInterrupt:
             stop.set()
             raise
+        finally:
+            if budget is not None:
+                budget.cancel()
         if stopped_by:
             _raise_stopped(stopped_by[0], self.summary)
         return self.summary
