@@ -1,6 +1,6 @@
 """`make bench` / `python -m benchmarks [NAME …]`: run the benchmarks, print their tables, write results/latest.md.
 
-Names: build, sanitizer, gifts, giftpage, intake, ledger. Environment: BENCH_QUICK=1 (small corpus, one run each),
+Names: build, sanitizer, gifts, giftpage, intake, ledger, pool. Environment: BENCH_QUICK=1 (small corpus, one run each),
 BENCH_RUNS=N, BENCH_PAGES=N, BENCH_NO_PEERS=1 (Giftboard only), BENCH_NO_INSTALL=1 (never install the peers venv),
 BENCH_WAIT_QUIET=S (wait up to S seconds in all, before the benches, for other work to leave the CPUs idle;
 default 120).
@@ -35,6 +35,7 @@ BENCHES: dict[str, str] = {
     "giftpage": "benchmarks.giftpage",
     "intake": "benchmarks.intake",
     "ledger": "benchmarks.ledger",
+    "pool": "benchmarks.pool",
 }
 TITLES: dict[str, str] = {
     "build": "Board build",
@@ -43,6 +44,7 @@ TITLES: dict[str, str] = {
     "giftpage": "Gift page",
     "intake": "Intake and queue",
     "ledger": "Ledger backends: PostgreSQL and the folder",
+    "pool": "Worker pool: dispatcher and Actions workers",
 }
 
 

@@ -303,3 +303,23 @@ def test_a_run_that_ended_while_holding_an_order_gives_it_back_at_once(
     assert any("ended (cancelled)" in line for line in report.actions)
     record = ledger.get(ref)
     assert (record.state, record.attempts, record.run_id, record.last_error) == ("queued", 1, 1000, "run_cancelled")
+
+
+def test_gift_finish_without_a_ref_gives_back_everything_this_run_still_holds(
+    ledger: FolderLedger, envelope: Envelope, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mine, theirs, idle = accept(ledger, envelope, "a"), accept(ledger, envelope, "b"), accept(ledger, envelope, "c")
+    long_lease = JobSettings(lease_s=600)
+    noop = lambda c: publish_page(c.out_dir, c.token, "")  # noqa: E731
+    Worker(ledger, envelope, noop, long_lease, tmp_path, owner="run-77:host:1", only_ref=mine).claim()
+    Worker(ledger, envelope, noop, long_lease, tmp_path, owner="run-78:host:1", only_ref=theirs).claim()
+    monkeypatch.setenv("GITHUB_RUN_ID", "77")
+    monkeypatch.setenv("GIFT_RETRY_BASE_S", "0")
+    monkeypatch.setenv("GIFT_RETRY_CAP_S", "0")
+    capsys.readouterr()
+    assert main(["gift", "finish", "--ledger", str(ledger.root)]) == 0
+    out = capsys.readouterr().out
+    assert f"{mine}: released" in out and theirs not in out and idle not in out
+    assert ledger.get(mine).state in ("queued", "retry_wait") and ledger.get(mine).last_error == "run_ended"
+    assert ledger.get(theirs).state == "running"
