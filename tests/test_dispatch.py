@@ -323,3 +323,21 @@ def test_gift_finish_without_a_ref_gives_back_everything_this_run_still_holds(
     assert f"{mine}: released" in out and theirs not in out and idle not in out
     assert ledger.get(mine).state in ("queued", "retry_wait") and ledger.get(mine).last_error == "run_ended"
     assert ledger.get(theirs).state == "running"
+
+
+def test_a_blocked_dispatcher_is_on_the_ops_page_under_needs_attention(
+    github: FakeActions, settings: JobSettings, ledger: FolderLedger, envelope: Envelope, tmp_path: Path
+) -> None:
+    from builder.app.board import board_site
+    from builder.site.build import BuildOptions
+    from tests.board_fixtures import copy_content
+
+    queue(ledger, envelope, 2)
+    github.answers.append((422, {}, {"message": "Unexpected inputs provided"}))
+    assert dispatch_cycle(ledger, GitHubRuns(settings), settings).status == "blocked"
+    out = tmp_path / "board-site"
+    board_site(BuildOptions(content=copy_content(tmp_path / "board"), out=out, cache_dir=tmp_path / "cache",
+                            ledger=ledger.root)).build()
+    page = (out / "ops" / "index.html").read_text()
+    attention = page[page.index('id="ops-attention"'):]
+    assert "dispatcher:generate.yml" in attention and "bad_input" in attention and "blocked" in attention
