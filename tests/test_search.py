@@ -54,7 +54,7 @@ def search(page: Page, query: str) -> list[tuple[str, str]]:
     """Type `query` into the search box; the (title, href) of each result once they show."""
     box = page.get_by_role("searchbox", name="Search the board")
     box.fill(query)
-    page.locator("#site-search-results .site-search__status").filter(has_text=query).wait_for(timeout=10000)
+    page.locator("#site-search-results .site-search__status").filter(has_text=query).wait_for(timeout=30000)
     links = page.locator("#site-search-results li > a")
     return [(links.nth(i).inner_text(), links.nth(i).get_attribute("href") or "") for i in range(links.count())]
 
