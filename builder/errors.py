@@ -143,6 +143,10 @@ class SignatureError(GiftboardError):
     """Raised when a request signature is missing, malformed, wrong or outside the tolerance window."""
 
 
+class PaymentError(GiftboardError):
+    """Stripe refused or could not be reached: one line with Stripe's error type and code, nothing private."""
+
+
 class BodyTooLarge(GiftboardError):
     """Raised while streaming a request body past the intake's limit."""
 

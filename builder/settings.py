@@ -32,6 +32,7 @@ from builder.errors import ConfigError
 
 DEFAULT_LEDGER_DIR = Path(".data/ledger")
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
+DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"
 QUEUES = ("local", "github")
 C2PA_MODES = ("auto", "off", "required")
 _FALSE = ("", "0", "false")
@@ -163,6 +164,22 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class StripeSettings:
+    """Stripe Checkout: the secret API key and webhook signing secret (never shown), the Price a gift is sold
+    at, the API's base address (Stripe's own unless a test points it at a fake) and the signature tolerance."""
+
+    secret_key: str = field(default="", repr=False)  # GIFT_STRIPE_SECRET_KEY
+    webhook_secret: str = field(default="", repr=False)  # GIFT_STRIPE_WEBHOOK_SECRET
+    price: str = ""  # GIFT_STRIPE_PRICE: a Price id (price_…)
+    api_base: str = DEFAULT_STRIPE_API_BASE  # GIFT_STRIPE_API_BASE
+    webhook_tolerance_s: int = 300  # GIFT_STRIPE_WEBHOOK_TOLERANCE_S: oldest signature timestamp accepted
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.secret_key and self.webhook_secret and self.price)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the environment configures, read once by `load_settings`."""
 
@@ -173,6 +190,7 @@ class Settings:
     envelope_key: str = field(default="", repr=False)  # GIFT_ENVELOPE_KEY (Fernet)
     ledger_url: str = field(default="", repr=False)  # GIFT_LEDGER_URL: a folder or postgresql://… (a password)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    stripe: StripeSettings = field(default_factory=StripeSettings)
     gifts_base_url: str = ""  # GIFT_GIFTS_BASE_URL: absolute URLs in status, og:image and og:url
     site_base_url: str = ""  # GIFTBOARD_BASE_URL: the board's URL when site.yaml has none
     ci: bool = False  # CI or GITHUB_ACTIONS set: never a generated demo key or certificate
@@ -250,6 +268,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             region=_text(env, "GIFT_S3_REGION"),
             access_key_id=_text(env, "GIFT_S3_ACCESS_KEY_ID"),
             secret_access_key=_text(env, "GIFT_S3_SECRET_ACCESS_KEY"),
+        ),
+        stripe=StripeSettings(
+            secret_key=env.get("GIFT_STRIPE_SECRET_KEY", "").strip(),
+            webhook_secret=env.get("GIFT_STRIPE_WEBHOOK_SECRET", "").strip(),
+            price=_text(env, "GIFT_STRIPE_PRICE"),
+            api_base=(_http_url(env, "GIFT_STRIPE_API_BASE") or DEFAULT_STRIPE_API_BASE).rstrip("/"),
+            webhook_tolerance_s=int(number(env, "GIFT_STRIPE_WEBHOOK_TOLERANCE_S", 300, minimum=1, integer=True)),
         ),
         gifts_base_url=_http_url(env, "GIFT_GIFTS_BASE_URL"),
         site_base_url=_text(env, "GIFTBOARD_BASE_URL"),

@@ -1,0 +1,97 @@
+"""Stripe through its official library: the client built from settings, Checkout Sessions keyed by draft id,
+webhook events verified by Stripe's own `Webhook.construct_event`, and refunds keyed by order.
+
+Nothing private is ever passed here: a session carries the draft id (client_reference_id) and the Price id,
+never the buyer, the recipient or the story. Every create sends an idempotency key derived from the draft or
+order it is for, so a retried call (the library's own network retries, or ours after a crash) never creates
+a second session or a second refund.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import stripe
+
+from builder.errors import PaymentError, SignatureError
+from builder.settings import StripeSettings
+
+NETWORK_RETRIES = 2
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str
+
+
+def stripe_client(settings: StripeSettings) -> stripe.StripeClient:
+    """A StripeClient on the configured key and base address (Stripe's own unless overridden)."""
+    if not settings.secret_key:
+        raise PaymentError("GIFT_STRIPE_SECRET_KEY is not set: set it to the account's secret key (sk_…)")
+    return stripe.StripeClient(
+        settings.secret_key,
+        base_addresses={"api": settings.api_base},
+        max_network_retries=NETWORK_RETRIES,
+    )
+
+
+def checkout_idempotency_key(draft_id: str) -> str:
+    return f"giftboard-checkout-{draft_id}"
+
+
+def refund_idempotency_key(ref: str) -> str:
+    return f"giftboard-refund-{ref}"
+
+
+def _failure(action: str, error: stripe.StripeError) -> PaymentError:
+    detail = getattr(error, "error", None)
+    kind = getattr(detail, "type", None) or type(error).__name__
+    code = getattr(detail, "code", None)
+    status = error.http_status
+    said = f"{kind}" + (f" ({code})" if code else "") + (f", HTTP {status}" if status else "")
+    return PaymentError(f"Stripe refused to {action}: {said}")
+
+
+def create_checkout_session(client: stripe.StripeClient, *, draft_id: str, price: str, success_url: str,
+                            cancel_url: str) -> CheckoutSession:
+    """One Checkout Session for `draft_id` (the same one however often this is called for it)."""
+    params: dict[str, object] = {
+        "mode": "payment",
+        "line_items": [{"price": price, "quantity": 1}],
+        "client_reference_id": draft_id,
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+    }
+    try:
+        session = client.v1.checkout.sessions.create(
+            params, {"idempotency_key": checkout_idempotency_key(draft_id)})
+    except stripe.StripeError as error:
+        raise _failure("create a checkout session", error) from None
+    if not session.url:
+        raise PaymentError("Stripe answered a checkout session without a url")
+    return CheckoutSession(id=session.id, url=session.url)
+
+
+def create_refund(client: stripe.StripeClient, *, payment_intent: str, ref: str) -> str:
+    """Refund the payment of order `ref` in full; answers the refund id (the same one on every retry)."""
+    try:
+        refund = client.v1.refunds.create(
+            {"payment_intent": payment_intent, "metadata": {"order": ref}},
+            {"idempotency_key": refund_idempotency_key(ref)})
+    except stripe.StripeError as error:
+        raise _failure("refund", error) from None
+    return str(refund.id)
+
+
+def verify_event(payload: bytes, signature_header: str | None, settings: StripeSettings) -> stripe.Event:
+    """The event in `payload` if its Stripe-Signature is valid and recent, else a SignatureError."""
+    if not settings.webhook_secret:
+        raise SignatureError("GIFT_STRIPE_WEBHOOK_SECRET is not set: webhooks cannot be verified")
+    try:
+        return stripe.Webhook.construct_event(
+            payload, signature_header, settings.webhook_secret, tolerance=settings.webhook_tolerance_s)
+    except stripe.SignatureVerificationError:
+        raise SignatureError("bad or stale Stripe-Signature") from None
+    except ValueError:
+        raise SignatureError("the webhook body is not a Stripe event") from None
