@@ -48,10 +48,20 @@ def start_intake(location: str, env: dict[str, str]) -> tuple[subprocess.Popen, 
 
 
 def start_worker(location: str, out_dir: Path, provider: str, env: dict[str, str]) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.crash_worker", location, str(out_dir), provider],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None and "ready" in proc.stdout.readline()
-    return proc
+    """Start a worker as a supervisor would: one that cannot open the ledger (the database is restarting)
+    exits, and is started again until it is ready."""
+    deadline = time.monotonic() + 120
+    while True:
+        proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.crash_worker", location, str(out_dir), provider],
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stderr is not None
+        if "ready" in proc.stdout.readline():
+            threading.Thread(target=proc.stderr.read, daemon=True).start()  # never let its log fill the pipe
+            return proc
+        error = proc.stderr.read()
+        proc.wait()
+        assert time.monotonic() < deadline, f"the crash worker never became ready: {error[-2000:]}"
+        time.sleep(0.5)
 
 
 def send(url: str, raw: bytes, key: str) -> str:
