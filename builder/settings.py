@@ -99,6 +99,7 @@ class JobSettings:
     max_runners: int = 20  # GIFT_MAX_RUNNERS: generate.yml runs at once at most (the plan's concurrent jobs)
     workers_per_run: int = 10  # GIFT_WORKERS_PER_RUN: the K of `gift work --workers K` in generate.yml
     dispatch_interval_s: float = 1.0  # GIFT_DISPATCH_INTERVAL_S: between two dispatches of one cycle
+    draft_ttl_s: float = 86400.0  # GIFT_DRAFT_TTL_S: an unpaid draft (and its envelope) is deleted after this
 
     def with_lease(self, lease_s: float | None) -> JobSettings:
         return self if lease_s is None else replace(self, lease_s=lease_s)
@@ -229,6 +230,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_runners=int(number(env, "GIFT_MAX_RUNNERS", 20, minimum=1, integer=True)),
         workers_per_run=int(number(env, "GIFT_WORKERS_PER_RUN", 10, minimum=1, integer=True)),
         dispatch_interval_s=number(env, "GIFT_DISPATCH_INTERVAL_S", 1.0, minimum=0.0),
+        draft_ttl_s=number(env, "GIFT_DRAFT_TTL_S", 86400.0, above=0.0),
     )
     github = GitHubEnv(
         api_url=github_api_url,

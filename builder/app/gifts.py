@@ -22,6 +22,7 @@ from builder.errors import ConfigError, JobError
 from builder.gifts.contracts import PublishedGift
 from builder.gifts.precheck import Precheck, precheck
 from builder.jobs.accept import accept_order
+from builder.jobs.drafts import create_draft
 from builder.jobs.ledger import JobRecord, is_database_url
 from builder.jobs.pool import CycleReport, dispatch_cycle
 from builder.jobs.reconcile import ReconcileReport, reconcile, release_run, release_run_leases
@@ -89,6 +90,13 @@ class GiftService:
         """The order model and the public-field guard, before payment: field errors or per-field findings
         ("the message contains a phone number"). Opens no ledger and records nothing."""
         return precheck(raw)
+
+    def draft(self, raw: bytes) -> dict[str, Any]:
+        """Check an order like `check` and, when it passes, keep it as a sealed draft awaiting payment:
+        {draft_id, expires_at}, or the checks' {ok: false, errors, findings} with nothing stored."""
+        with runtime(self.ledger_dir, self.settings) as rt:
+            return create_draft(raw, ledger=rt.ledger, envelope=rt.envelope, ttl_s=rt.settings.draft_ttl_s,
+                                check=lambda body: precheck(body).as_json(), now=rt.ledger.clock())
 
     def due(self) -> int:
         """How many orders a worker could take now (queued, a retry whose time came, an expired lease)."""

@@ -83,6 +83,31 @@ def _check(args: argparse.Namespace, path: Path, raw: bytes, *, as_json: bool) -
     return 0
 
 
+def draft(args: argparse.Namespace) -> int:
+    """`gift draft ORDER.json`: the checks of `submit --check`; an order passing them is kept as a sealed draft
+    awaiting payment and its draft id printed. Exit 1 with findings, 2 when invalid; nothing stored then."""
+    path: Path = args.order
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise OrderError([f"{path}: cannot read ({error.strerror})"]) from None
+    answer = _service(args).draft(raw)
+    if "draft_id" in answer:
+        print(f"draft kept until {answer['expires_at']}", file=sys.stderr)
+        print(answer["draft_id"])
+        return 0
+    for line in answer.get("errors", []):
+        print(f"{path}: {line}", file=sys.stderr)
+    if answer.get("errors"):
+        print(f"{path}: {len(answer['errors'])} error(s); nothing stored", file=sys.stderr)
+        return 2
+    for finding in answer.get("findings", []):
+        print(f"{path}: {finding['field']}: {finding['message']}")
+    print(f"{path}: {len(answer.get('findings', []))} finding(s) in the public fields; nothing stored",
+          file=sys.stderr)
+    return 1
+
+
 def work(args: argparse.Namespace) -> int:
     service = _service(args)
     due = service.due() if args.until_idle and interactive() else None  # the bar's total: only for a person
@@ -196,6 +221,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="with --check: print {ok, errors, findings} as JSON")
     _ledger_flag(p)
     p.set_defaults(run=submit)
+
+    p = verbs.add_parser("draft", help="check an order and keep it, sealed, as a draft awaiting payment")
+    p.add_argument("order", type=Path, metavar="ORDER.json")
+    _ledger_flag(p)
+    p.set_defaults(run=draft)
 
     p = verbs.add_parser("work", help="run due orders (and reclaim expired leases)")
     p.add_argument("--until-idle", action="store_true", help="return when nothing is queued, due or running")

@@ -31,9 +31,11 @@ from builder.errors import EnvelopeError, IdempotencyConflict, JobError, LeaseLo
 from builder.jobs.figures import LedgerFigures, figures_from, with_dispatchers
 from builder.jobs.ledger import (
     Clock,
+    Draft,
     JobRecord,
     NewOrder,
     audit_entry,
+    check_draft_id,
     check_ref,
     new_ref,
     note_entry,
@@ -466,6 +468,44 @@ class FolderLedger:
     def delete_envelope(self, ref: str) -> None:
         self.envelope_path(ref).unlink(missing_ok=True)
         fsync_dir(self.envelopes)
+
+    # drafts (issue 14): drafts/ID.json (times) and drafts/ID.bin (the sealed envelope) ------------------
+    def _draft_paths(self, draft_id: str) -> tuple[Path, Path]:
+        folder = self.root / "drafts"
+        return folder / f"{check_draft_id(draft_id)}.json", folder / f"{draft_id}.bin"
+
+    def save_draft(self, draft: Draft) -> None:
+        meta, sealed = self._draft_paths(draft.id)
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(sealed, draft.sealed)  # the envelope first: a draft's times never point at nothing
+        atomic_write(meta, json.dumps({"id": draft.id, "created_at": draft.created_at,
+                                       "expires_at": draft.expires_at}).encode())
+
+    def get_draft(self, draft_id: str) -> Draft | None:
+        meta, sealed = self._draft_paths(draft_id)
+        try:
+            times = json.loads(meta.read_bytes())
+            return Draft(id=draft_id, sealed=sealed.read_bytes(), created_at=float(times["created_at"]),
+                         expires_at=float(times["expires_at"]))
+        except FileNotFoundError:
+            return None
+
+    def delete_draft(self, draft_id: str) -> None:
+        meta, sealed = self._draft_paths(draft_id)
+        meta.unlink(missing_ok=True)  # the times first: a half-deleted draft is gone, never half-readable
+        sealed.unlink(missing_ok=True)
+        if meta.parent.is_dir():
+            fsync_dir(meta.parent)
+
+    def sweep_drafts(self, now: float) -> list[str]:
+        folder = self.root / "drafts"
+        gone: list[str] = []
+        for meta in sorted(folder.glob("drf_*.json")) if folder.is_dir() else []:
+            draft = self.get_draft(meta.stem)
+            if draft is not None and draft.expires_at <= now:
+                self.delete_draft(draft.id)
+                gone.append(draft.id)
+        return gone
 
     # idempotency index -----------------------------------------------------------------------------
     def _key_path(self, key_hash: str) -> Path:

@@ -1,5 +1,5 @@
-"""The payment-safe intake: `POST /v1/orders`, `POST /v1/orders/validate` and `GET /healthz`, a Starlette app
-served by uvicorn.
+"""The payment-safe intake: `POST /v1/orders`, `POST /v1/orders/validate`, `POST /v1/drafts` and `GET /healthz`,
+a Starlette app served by uvicorn.
 
 Answers (DESIGN §6): 202 {ref} once the order is committed (fsync'ed, or the database transaction); nothing
 else runs in the request path: a dispatcher cycle (GIFT_QUEUE=github, builder/jobs/pool.py) runs after the answer is
@@ -10,6 +10,10 @@ body over 10 MB: 413, enforced while streaming. Only 202 records anything.
 `/v1/orders/validate` takes the same signed body and records nothing: 200 {ok, errors, findings} with the
 order model's field errors, or the public-field guard's findings ({field, category, message}: "the message
 contains a phone number"), so a checkout form can say so before payment; 401 and 413 as above.
+
+`/v1/drafts` takes the same signed body, runs the same checks, and stores an order that passes them only as its
+sealed envelope, with an expiry (GIFT_DRAFT_TTL_S, default 24 h): 201 {draft_id, expires_at}, or 422 with the
+checks' {ok: false, errors, findings} and nothing stored (builder/jobs/drafts.py).
 
 Slow clients are cut off: a connection whose request headers are not complete within
 `intake_header_timeout_s` (GIFT_INTAKE_HEADER_TIMEOUT_S, default 10 s) of its start is closed, and a body
@@ -24,6 +28,7 @@ import asyncio
 import errno
 import logging
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +43,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from builder.errors import AddressInUse, BodyTooLarge, BodyTooSlow, JobError, OrderError, describe_os_error
 from builder.jobs.accept import IdempotencyConflict, OrderParser, accept_order
+from builder.jobs.drafts import create_draft
 from builder.jobs.envelope import Envelope
 from builder.jobs.ledger import Ledger
 from builder.jobs.pool import GitHubRuns, dispatch_cycle
@@ -150,6 +156,27 @@ def create_app(
         result = await run_in_threadpool(precheck or default_precheck(), body)
         return JSONResponse(result, status_code=200)
 
+    def save_draft(body: bytes, now: float) -> dict[str, Any]:
+        return create_draft(body, ledger=ledger, envelope=envelope, ttl_s=settings.draft_ttl_s,
+                            check=precheck or default_precheck(), now=now)
+
+    async def post_draft(request: Request) -> Response:
+        """A checked order awaiting payment: the same checks as /v1/orders/validate; only its sealed envelope is
+        stored. 201 {draft_id, expires_at}; 422 {ok: false, errors, findings} and nothing stored."""
+        body = await read_body(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            verify(settings.webhook_secret, request.headers.get(HEADER), body)
+        except SignatureError as error:
+            return _error(401, str(error))
+        try:
+            answer = await run_in_threadpool(save_draft, body, time.time())
+        except (JobError, OSError) as error:
+            log.error("ledger unavailable for a draft: %s", type(error).__name__)
+            return _error(503, "ledger unavailable, retry later")
+        return JSONResponse(answer, status_code=201 if "draft_id" in answer else 422)
+
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "queue": settings.queue})
 
@@ -157,6 +184,7 @@ def create_app(
         routes=[
             Route("/v1/orders", post_order, methods=["POST"]),
             Route("/v1/orders/validate", validate_order, methods=["POST"]),
+            Route("/v1/drafts", post_draft, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ]
     )

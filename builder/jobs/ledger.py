@@ -43,6 +43,7 @@ that is no transition), `has_envelope()`, `delete_envelope()`.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -139,6 +140,27 @@ class NewOrder:
     token: str = field(repr=False)
 
 
+@dataclass(frozen=True)
+class Draft:
+    """An order not paid yet: its id (the Checkout Session's client_reference_id), the private input sealed
+    (never stored in the clear), and when it stops being payable."""
+
+    id: str
+    sealed: bytes
+    created_at: float
+    expires_at: float
+
+
+def new_draft_id() -> str:
+    return "drf_" + secrets.token_hex(12)
+
+
+def check_draft_id(draft_id: str) -> str:
+    if not re.fullmatch(r"drf_[0-9a-f]{24}", draft_id):
+        raise JobError("bad draft id")
+    return draft_id
+
+
 def new_ref() -> str:
     """An order reference: random, short enough to read over the phone, unrelated to the gift token."""
     return "ord_" + secrets.token_hex(8)
@@ -233,6 +255,14 @@ class Ledger(Protocol):
     def audit(self, ref: str) -> list[dict[str, Any]]: ...
 
     def read_envelope(self, ref: str) -> bytes: ...
+
+    def save_draft(self, draft: Draft) -> None: ...
+
+    def get_draft(self, draft_id: str) -> Draft | None: ...
+
+    def delete_draft(self, draft_id: str) -> None: ...
+
+    def sweep_drafts(self, now: float) -> list[str]: ...
 
     def owned(self, ref: str, attempt: int | None = None, *, timeout: float = 30.0
               ) -> AbstractContextManager[OwnedOrder]: ...

@@ -37,7 +37,17 @@ from builder.jobs.figures import (
     hourly_series,
     with_dispatchers,
 )
-from builder.jobs.ledger import Clock, JobRecord, NewOrder, audit_entry, check_ref, new_ref, note_entry
+from builder.jobs.ledger import (
+    Clock,
+    Draft,
+    JobRecord,
+    NewOrder,
+    audit_entry,
+    check_draft_id,
+    check_ref,
+    new_ref,
+    note_entry,
+)
 from builder.jobs.states import NEEDS_ATTENTION, STORAGE_FULL, State, check_transition
 
 COLUMN_OF = {"lease_expires_at": "lease_until"}  # record field → column, where the names differ
@@ -290,6 +300,30 @@ class PostgresLedger:
         if not rows:
             raise EnvelopeError(f"{ref}: envelope missing")
         return bytes(rows[0]["sealed"])
+
+    # drafts (issue 14) -----------------------------------------------------------------------------
+    def save_draft(self, draft: Draft) -> None:
+        with self._transaction() as cur:
+            cur.execute("INSERT INTO drafts (id, sealed, created_at, expires_at) VALUES (%s, %s, %s, %s)",
+                        (check_draft_id(draft.id), draft.sealed, draft.created_at, draft.expires_at))
+
+    def get_draft(self, draft_id: str) -> Draft | None:
+        rows = self._read("SELECT id, sealed, created_at, expires_at FROM drafts WHERE id = %s",
+                          (check_draft_id(draft_id),))
+        if not rows:
+            return None
+        row = rows[0]
+        return Draft(id=row["id"], sealed=bytes(row["sealed"]), created_at=row["created_at"],
+                     expires_at=row["expires_at"])
+
+    def delete_draft(self, draft_id: str) -> None:
+        with self._transaction() as cur:
+            cur.execute("DELETE FROM drafts WHERE id = %s", (check_draft_id(draft_id),))
+
+    def sweep_drafts(self, now: float) -> list[str]:
+        with self._transaction() as cur:
+            cur.execute("DELETE FROM drafts WHERE expires_at <= %s RETURNING id", (now,))
+            return sorted(row["id"] for row in cur.fetchall())
 
     @contextmanager
     def owned(self, ref: str, attempt: int | None = None, *, timeout: float = 30.0) -> Iterator[PostgresOwned]:

@@ -15,7 +15,7 @@ def stored_bytes(ledger: Ledger, *, with_envelopes: bool = False) -> bytes:
         files = [p for p in ledger.root.rglob("*") if p.is_file()]
         return b"".join(p.read_bytes() for p in files if with_envelopes or p.parent != ledger.envelopes)
     assert isinstance(ledger, PostgresLedger)
-    tables = [*TABLES, "envelopes"] if with_envelopes else list(TABLES)
+    tables = [*TABLES, "envelopes", "drafts"] if with_envelopes else list(TABLES)
     with ledger._transaction() as cur:
         chunks = []
         for table in tables:
