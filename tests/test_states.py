@@ -20,6 +20,9 @@ LEGAL = {
     ("published", "taken_down"),
     ("held", "queued"),
     ("failed", "queued"),
+    ("received", "failed"),
+    ("held", "refunded"),
+    ("failed", "refunded"),
 }
 
 

@@ -92,6 +92,14 @@ class JobRecord:
     prediction_intent: str = ""  # Idempotency-Key recorded before the provider job was created
     prediction_lyrics: str = ""  # hash of the lyrics that job was made for: reused only for the same lyrics
     last_error: str = ""  # category of the last failed attempt
+    # the payment (issue 14): Stripe's PaymentIntent id for an order paid through Checkout ("" for one from the
+    # generic signed intake, whose checkout backend refunds it); the refund's id once Stripe made it, and the
+    # refund calls that failed (their count, the last one's category, when the next one is due)
+    payment_intent: str = ""
+    refund_id: str = ""
+    refund_attempts: int = 0
+    refund_error: str = ""
+    refund_next_at: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     version: int = RECORD_VERSION
 

@@ -360,7 +360,7 @@ class PostgresLedger:
             f"SELECT ref FROM orders WHERE {DUE_STATES} AND state <> 'queued' AND {DUE_AT} <= %s "
             "UNION SELECT ref FROM orders WHERE %s AND (state = 'queued' OR (state = 'running' AND run_id <> 0)) "
             "UNION SELECT e.ref FROM envelopes e JOIN orders o USING (ref) "
-            "WHERE o.state IN ('published', 'taken_down') ORDER BY ref",
+            "WHERE o.state IN ('published', 'taken_down', 'refunded') ORDER BY ref",
             (now, include_queued),
         )
         return [str(row["ref"]) for row in rows]

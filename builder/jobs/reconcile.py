@@ -15,7 +15,7 @@ from builder.jobs.dispatch import Dispatcher, DispatchError
 from builder.jobs.ledger import JobRecord, Ledger, OwnedOrder
 from builder.jobs.retry import attempts_left, retry_delay
 from builder.jobs.settings import JobSettings
-from builder.jobs.states import State
+from builder.jobs.states import FINAL, State
 
 log = logging.getLogger("giftboard.jobs.reconcile")
 
@@ -79,7 +79,7 @@ def settle(
     if record.state == State.RETRY_WAIT and record.next_attempt_at <= now:
         record = order.transition(State.QUEUED, reason="retry_due", queued_at=now, next_attempt_at=0.0)
         done.append("retry_wait → queued (retry due)")
-    if record.state in (State.PUBLISHED, State.TAKEN_DOWN) and order.has_envelope():
+    if record.state in FINAL and order.has_envelope():
         order.delete_envelope()  # a worker died between publishing and deleting it
         done.append("envelope deleted")
     return record, done

@@ -16,25 +16,31 @@ class State(StrEnum):
     HELD = "held"
     FAILED = "failed"
     TAKEN_DOWN = "taken_down"
+    REFUNDED = "refunded"
 
 
 TRANSITIONS: dict[State, frozenset[State]] = {
-    State.RECEIVED: frozenset({State.QUEUED}),
+    # a paid order whose draft had expired: nothing to make, recorded failed (draft_expired) and refunded
+    State.RECEIVED: frozenset({State.QUEUED, State.FAILED}),
     State.QUEUED: frozenset({State.RUNNING}),
     State.RUNNING: frozenset({State.PUBLISHED, State.RETRY_WAIT, State.HELD, State.FAILED}),
     State.RETRY_WAIT: frozenset({State.QUEUED}),
-    # support's `gift retry REF`: a reviewed held order or a failed one goes back to the queue
-    State.HELD: frozenset({State.QUEUED}),
-    State.FAILED: frozenset({State.QUEUED}),
+    # support's `gift retry REF`: a reviewed held order or a failed one goes back to the queue; or its payment
+    # is refunded (`gift refund REF`, or the automatic policy for failed orders): refunded is terminal
+    State.HELD: frozenset({State.QUEUED, State.REFUNDED}),
+    State.FAILED: frozenset({State.QUEUED, State.REFUNDED}),
     State.PUBLISHED: frozenset({State.TAKEN_DOWN}),
     State.TAKEN_DOWN: frozenset(),
+    State.REFUNDED: frozenset(),
 }
 
 # States a support person must act on; they always carry a reason category.
 NEEDS_ATTENTION = frozenset({State.HELD, State.FAILED})
 CORRUPT = "corrupt"  # shown in place of a state for a record file that cannot be read back
 STORAGE_FULL = "storage_full"  # reason of an attempt the output's full disk stopped: waits, spends no attempt
-FINAL = frozenset({State.PUBLISHED, State.TAKEN_DOWN})
+FINAL = frozenset({State.PUBLISHED, State.TAKEN_DOWN, State.REFUNDED})  # nothing more to make: no envelope kept
+REFUNDABLE = frozenset({State.FAILED, State.HELD})
+DRAFT_EXPIRED = "draft_expired"  # reason of a paid order whose draft was gone: failed at once, refunded
 
 
 def parse_state(value: str) -> State:
