@@ -6,6 +6,8 @@ Layout under the ledger folder:
   audit/<ref>.jsonl      one line per transition, never rewritten
   envelopes/<ref>.bin    the encrypted private order, deleted once published or taken down
   keys/<key-hash>.json   idempotency index: key hash → ref and body fingerprint
+  drafts/<id>.json, .bin a draft awaiting payment (its times, its sealed envelope)
+  drafts/<id>.order      the ref a paid draft became (`order_of_draft`)
   locks/                 per-order and per-key lock files (fcntl: released when a process dies)
 Every write is atomic (temp file, fsync, rename, fsync of the folder). `owned(ref)` holds the order's lock
 for the whole change (builder/jobs/ledger.py describes the interface).
@@ -34,13 +36,15 @@ from builder.jobs.ledger import (
     Draft,
     JobRecord,
     NewOrder,
+    PaidOrder,
     audit_entry,
     check_draft_id,
     check_ref,
     new_ref,
     note_entry,
+    paid_audit_detail,
 )
-from builder.jobs.states import State, check_transition
+from builder.jobs.states import DRAFT_EXPIRED, State, check_transition
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -235,6 +239,58 @@ class FolderLedger:
                                created_at=now, updated_at=now, state_since=now)
             record = self.create(record)
             return self.transition(record, State.QUEUED, reason="", queued_at=now)
+
+    def accept_paid(self, paid: PaidOrder) -> tuple[str, bool]:
+        """Under the session's key lock: the index entry, then the order (its envelope, its record) under the
+        order's lock, then the draft's `.order` mark, and only then the draft deleted. A crash anywhere in
+        between leaves what the replay finishes (Stripe delivers until answered 2xx) or, for a draft whose
+        order was recorded, what sweep_drafts removes once it expires; never an order without its draft's
+        input, never two orders."""
+        check_draft_id(paid.draft_id)
+        with self.key_lock(paid.key_hash):
+            found = self.find_key(paid.key_hash)
+            if found is None:
+                ref, created = new_ref(), True
+                self.write_key(paid.key_hash, ref, paid.fingerprint)
+            else:
+                ref, recorded = found
+                if recorded != paid.fingerprint:
+                    raise IdempotencyConflict()
+                created = False
+            self._record_paid(ref, paid)
+            meta, _ = self._draft_paths(paid.draft_id)
+            meta.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(meta.with_suffix(".order"), (json.dumps({"ref": ref}) + "\n").encode())
+            self.delete_draft(paid.draft_id)
+            return ref, created
+
+    def _record_paid(self, ref: str, paid: PaidOrder) -> JobRecord:
+        """The order of a paid draft: queued with the draft's envelope, or failed (draft_expired) without one
+        when the draft is gone or past its expiry. Finishes one a crash left in received."""
+        with self.lock(ref):
+            record = self.get(ref) if self.exists(ref) else None
+            if record is not None and record.state != State.RECEIVED:
+                return record  # recorded before: a replay
+            now = self.clock()
+            draft = self.get_draft(paid.draft_id)
+            usable = draft is not None and draft.expires_at > now
+            if draft is not None and usable:
+                self.write_envelope(ref, draft.sealed)
+            if record is None:
+                record = self.create(JobRecord(
+                    ref=ref, state=State.RECEIVED.value, token=paid.token, key_hash=paid.key_hash, created_at=now,
+                    updated_at=now, state_since=now, payment_intent=paid.payment_intent))
+            detail = paid_audit_detail(paid)
+            if usable:
+                return self.transition(record, State.QUEUED, reason="", queued_at=now, detail=detail)
+            return self.transition(record, State.FAILED, reason=DRAFT_EXPIRED, detail=detail)
+
+    def order_of_draft(self, draft_id: str) -> str | None:
+        meta, _ = self._draft_paths(draft_id)
+        try:
+            return str(json.loads(meta.with_suffix(".order").read_bytes())["ref"])
+        except FileNotFoundError:
+            return None
 
     # locks -----------------------------------------------------------------------------------------
     def _lock(self, name: str) -> FileLock:

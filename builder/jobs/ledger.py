@@ -11,6 +11,12 @@ The protocol (every method may raise `LedgerUnavailable` when the database canno
 - `accept(new) -> (ref, created)`: record a new order, its envelope, its first audit lines and its
   dispatch outbox entry in one step; the idempotency key hash is unique, so a replay returns the same ref
   (`created` False) and the same key with another body raises `IdempotencyConflict`.
+- `accept_paid(paid) -> (ref, created)`: a paid Stripe Checkout Session's draft becomes its order, in one
+  step keyed by the session (`paid.key_hash`): the order exactly as `accept` records it (received → queued,
+  its envelope = the draft's sealed bytes, audit, outbox) with its PaymentIntent id, and the draft and its
+  envelope deleted; when the draft is gone or past its expiry, a `failed` order (received → failed,
+  reason draft_expired, no envelope) to be refunded. A replay (any delivery, any order, the draft gone or
+  not) answers the same ref with `created` False. `order_of_draft(draft_id)`: the ref a draft was paid as.
 - `get(ref)`, `records(state=None)`, `audit(ref)`, `read_envelope(ref)`: reads; `corrupt()`: refs whose
   record cannot be read back, with when it was last written (the folder's torn files; a database has none).
 - `owned(ref, attempt=None)`: **the only way to change an order.** A context manager that locks the
@@ -159,12 +165,34 @@ class Draft:
     expires_at: float
 
 
+@dataclass(frozen=True)
+class PaidOrder:
+    """What `accept_paid` records for a paid Checkout Session: ids and hashes only (Stripe's event carries the
+    buyer's email: none of it gets here)."""
+
+    key_hash: str  # accept.key_hash("stripe:" + session id): one order per session
+    fingerprint: str  # marks the key as a Checkout Session's (a generic order reusing it is a conflict)
+    draft_id: str  # the session's client_reference_id
+    session_id: str
+    payment_intent: str  # "" when Stripe took no payment (no_payment_required)
+    token: str = field(repr=False)
+
+
+def paid_audit_detail(paid: PaidOrder) -> dict[str, Any]:
+    """The ids an order paid through Checkout keeps in its first transition's audit line."""
+    return {"paid": "stripe_checkout", "draft": paid.draft_id, "session": paid.session_id}
+
+
 def new_draft_id() -> str:
     return "drf_" + secrets.token_hex(12)
 
 
+def is_draft_id(value: str) -> bool:
+    return bool(re.fullmatch(r"drf_[0-9a-f]{24}", value))
+
+
 def check_draft_id(draft_id: str) -> str:
-    if not re.fullmatch(r"drf_[0-9a-f]{24}", draft_id):
+    if not is_draft_id(draft_id):
         raise JobError("bad draft id")
     return draft_id
 
@@ -253,6 +281,10 @@ class Ledger(Protocol):
     def describe(self) -> str: ...
 
     def accept(self, new: NewOrder) -> tuple[str, bool]: ...
+
+    def accept_paid(self, paid: PaidOrder) -> tuple[str, bool]: ...
+
+    def order_of_draft(self, draft_id: str) -> str | None: ...
 
     def get(self, ref: str) -> JobRecord: ...
 

@@ -42,13 +42,15 @@ from builder.jobs.ledger import (
     Draft,
     JobRecord,
     NewOrder,
+    PaidOrder,
     audit_entry,
     check_draft_id,
     check_ref,
     new_ref,
     note_entry,
+    paid_audit_detail,
 )
-from builder.jobs.states import NEEDS_ATTENTION, STORAGE_FULL, State, check_transition
+from builder.jobs.states import DRAFT_EXPIRED, NEEDS_ATTENTION, STORAGE_FULL, State, check_transition
 
 COLUMN_OF = {"lease_expires_at": "lease_until"}  # record field → column, where the names differ
 FIELDS = [f.name for f in fields(JobRecord)]
@@ -273,6 +275,73 @@ class PostgresLedger:
         if found["fingerprint"] != new.fingerprint:
             raise IdempotencyConflict()
         return str(found["ref"]), False
+
+    def accept_paid(self, paid: PaidOrder) -> tuple[str, bool]:
+        for attempt in range(3):  # keyed by the session: a retry after a lost answer finds the first commit
+            try:
+                return self._accept_paid(paid)
+            except LedgerUnavailable:
+                if attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _accept_paid(self, paid: PaidOrder) -> tuple[str, bool]:
+        """One transaction: the draft's row locked (`FOR UPDATE`: a concurrent delivery of the same session
+        waits here, then finds the order), the order inserted unless its key hash is there (queued with the
+        draft's envelope and its outbox row, or failed/draft_expired without them), the draft deleted."""
+        check_draft_id(paid.draft_id)
+        with self._transaction() as cur:
+            cur.execute("SELECT ref, fingerprint FROM orders WHERE key_hash = %s", (paid.key_hash,))
+            found = cur.fetchone()
+            created = False
+            if found is None:
+                cur.execute("SELECT sealed, expires_at FROM drafts WHERE id = %s FOR UPDATE", (paid.draft_id,))
+                draft = cur.fetchone()
+                now = self.clock()
+                usable = draft is not None and draft["expires_at"] > now
+                ref = new_ref()
+                created = self._insert_paid(cur, ref, paid, bytes(draft["sealed"]) if draft and usable else None, now)
+                if not created:  # a concurrent delivery of the same session committed first
+                    cur.execute("SELECT ref, fingerprint FROM orders WHERE key_hash = %s", (paid.key_hash,))
+                    found = cur.fetchone()
+                    if found is None:
+                        raise LedgerUnavailable("the order of this checkout session vanished; retry")
+            if found is not None:
+                if found["fingerprint"] != paid.fingerprint:
+                    raise IdempotencyConflict()
+                ref = str(found["ref"])
+            cur.execute("DELETE FROM drafts WHERE id = %s", (paid.draft_id,))
+        return ref, created
+
+    def _insert_paid(self, cur: psycopg.Cursor[dict[str, Any]], ref: str, paid: PaidOrder, sealed: bytes | None,
+                     now: float) -> bool:
+        target = State.QUEUED if sealed is not None else State.FAILED
+        reason = "" if sealed is not None else DRAFT_EXPIRED
+        record = JobRecord(ref=ref, state=target.value, token=paid.token, key_hash=paid.key_hash, created_at=now,
+                           updated_at=now, state_since=now, seq=2, queued_at=now if sealed is not None else 0.0,
+                           reason=reason, payment_intent=paid.payment_intent)
+        received = audit_entry(now, "", State.RECEIVED, attempt=0, reason="", seq=1)
+        second = audit_entry(now, State.RECEIVED, target, attempt=0, reason=reason, seq=2,
+                             detail=paid_audit_detail(paid))
+        row_values = ", ".join(["%s"] * 11)
+        cur.execute(
+            f"WITH created AS (INSERT INTO orders ({', '.join(COLUMNS)}, fingerprint, draft_id) "
+            f"VALUES ({', '.join(['%s'] * (len(COLUMNS) + 2))}) ON CONFLICT (key_hash) DO NOTHING RETURNING ref), "
+            "sealed AS (INSERT INTO envelopes (ref, sealed) SELECT ref, %s FROM created WHERE %s), "
+            f"audited AS (INSERT INTO audit ({AUDIT_COLUMNS}) SELECT * FROM (VALUES ({row_values}), "
+            f"({row_values})) AS lines ({AUDIT_COLUMNS}) WHERE EXISTS (SELECT 1 FROM created)), "
+            "outboxed AS (INSERT INTO outbox (ref, kind, created_at) SELECT ref, 'dispatch', %s FROM created "
+            "WHERE %s) SELECT ref FROM created",
+            [*_values(record), paid.fingerprint, paid.draft_id, sealed or b"", sealed is not None,
+             *_audit_values(ref, received), *_audit_values(ref, second), now, sealed is not None],
+        )
+        return cur.fetchone() is not None
+
+    def order_of_draft(self, draft_id: str) -> str | None:
+        rows = self._read("SELECT ref FROM orders WHERE draft_id = %s ORDER BY created_at LIMIT 1",
+                          (check_draft_id(draft_id),))
+        return str(rows[0]["ref"]) if rows else None
 
     def get(self, ref: str) -> JobRecord:
         rows = self._read(f"SELECT {SELECT_RECORD} FROM orders WHERE ref = %s", (check_ref(ref),))

@@ -13,3 +13,7 @@ ALTER TABLE orders
     ADD COLUMN refund_next_at  double precision NOT NULL DEFAULT 0;
 -- what the automatic refund policy reads: paid orders waiting in failed or held
 CREATE INDEX orders_refundable ON orders (state, state_since) WHERE state IN ('failed', 'held') AND payment_intent <> '';
+-- the draft an order paid through Stripe Checkout was made from ('' for the generic signed intake's orders):
+-- `POST /v1/checkout` answers 409 for a draft that is an order already (builder/jobs/checkout.py)
+ALTER TABLE orders ADD COLUMN draft_id text NOT NULL DEFAULT '';
+CREATE INDEX orders_draft_id ON orders (draft_id) WHERE draft_id <> '';

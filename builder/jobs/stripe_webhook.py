@@ -1,0 +1,88 @@
+"""`POST /v1/stripe/webhook` (issue 14): what a verified Stripe event does to the ledger.
+
+- `checkout.session.completed` with `payment_status` "paid" or "no_payment_required", and
+  `checkout.session.async_payment_succeeded`: the session's draft (`client_reference_id`) becomes its order
+  through `Ledger.accept_paid`, in one step keyed by the session id, so any number of deliveries in any order
+  make one order. A session whose draft is gone or past its expiry is recorded `failed` (draft_expired) and
+  its refund is started after the answer.
+- `checkout.session.completed` still "unpaid" (a delayed payment method): nothing yet; its
+  async_payment_succeeded or async_payment_failed follows.
+- `checkout.session.expired` and `checkout.session.async_payment_failed`: the draft and its envelope are deleted.
+- anything else, and sessions that are not a Giftboard draft's: acknowledged and ignored.
+
+Which key orders the order: on this path the Checkout Session alone (`stripe:<session id>`, HMAC'ed like every
+idempotency key); an `idempotency_key` inside the draft's order body is not used here. The generic signed
+`POST /v1/orders` keeps its own rule (the header key, or the body's; a header contradicting the body is refused).
+
+The event carries the buyer's email and name (`customer_details`): this module reads the session's id, its
+`client_reference_id`, `payment_status` and `payment_intent`, and nothing else; only ids are recorded or logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import stripe
+
+from builder.jobs.accept import key_hash, new_gift_token
+from builder.jobs.envelope import Envelope
+from builder.jobs.ledger import Ledger, PaidOrder, is_draft_id
+from builder.jobs.states import DRAFT_EXPIRED, State
+
+PAID_EVENTS = frozenset({"checkout.session.completed", "checkout.session.async_payment_succeeded"})
+CLOSED_EVENTS = frozenset({"checkout.session.expired", "checkout.session.async_payment_failed"})
+PAID_STATUSES = frozenset({"paid", "no_payment_required"})
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    line: str  # what happened, ids only: for the intake's log
+    ref: str = ""
+    created: bool = False  # a new queued order: the dispatcher runs after the answer
+    refund: bool = False  # a new failed (draft_expired) order: its refund runs after the answer
+
+
+def paid_order(session_id: str, draft_id: str, payment_intent: str, envelope: Envelope) -> PaidOrder:
+    """The ledger's view of a paid session: its key hash (one order per session), ids, a fresh gift token."""
+    return PaidOrder(
+        key_hash=key_hash(f"stripe:{session_id}", envelope),
+        fingerprint=envelope.fingerprint(b"giftboard-stripe-checkout\0" + session_id.encode()),
+        draft_id=draft_id, session_id=session_id, payment_intent=payment_intent, token=new_gift_token())
+
+
+def _id_of(value: Any) -> str:
+    """An id field that Stripe sends as a string, or as the object when expanded."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return str(value.get("id") or "")
+    return ""
+
+
+def handle_event(event: stripe.Event, *, ledger: Ledger, envelope: Envelope) -> WebhookOutcome:
+    """Apply one verified event; raises the ledger's errors (the intake answers 503, Stripe delivers again)."""
+    kind = str(event.type)
+    head = f"stripe event {event.id} ({kind})"
+    if kind not in PAID_EVENTS | CLOSED_EVENTS:
+        return WebhookOutcome(f"{head}: ignored")
+    session = event.data.object
+    session_id = _id_of(session.get("id"))
+    draft_id = session.get("client_reference_id")
+    if not session_id or not isinstance(draft_id, str) or not is_draft_id(draft_id):
+        return WebhookOutcome(f"{head} session {session_id or '?'}: not a Giftboard draft's session; ignored")
+    head = f"{head} session {session_id} draft {draft_id}"
+    if kind in CLOSED_EVENTS:
+        ledger.delete_draft(draft_id)
+        return WebhookOutcome(f"{head}: not paid; draft deleted")
+    if kind == "checkout.session.completed" and session.get("payment_status") not in PAID_STATUSES:
+        return WebhookOutcome(f"{head}: payment not complete yet; waiting for its async payment event")
+    paid = paid_order(session_id, draft_id, _id_of(session.get("payment_intent")), envelope)
+    ref, created = ledger.accept_paid(paid)
+    record = ledger.get(ref)
+    if not created:
+        return WebhookOutcome(f"{head}: order {ref} recorded before ({record.state})", ref=ref)
+    if record.state == State.FAILED and record.reason == DRAFT_EXPIRED:
+        return WebhookOutcome(f"{head}: paid after its draft expired: order {ref} failed ({DRAFT_EXPIRED}), "
+                              "refund starts", ref=ref, refund=True)
+    return WebhookOutcome(f"{head}: order {ref} queued", ref=ref, created=True)

@@ -1,0 +1,65 @@
+"""Ledger.accept_paid on both backends: a paid Checkout Session's draft becomes one order (its sealed envelope,
+received → queued, outbox) and the draft is gone, in one step keyed by the session; replays and concurrent
+deliveries make one order; a session whose draft is gone or expired is one failed/draft_expired order with
+no envelope. The HTTP webhook is tested in tests/test_stripe_webhook.py."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from builder.jobs.envelope import Envelope
+from builder.jobs.ledger import Draft, Ledger, new_draft_id
+from builder.jobs.states import DRAFT_EXPIRED
+from builder.jobs.stripe_webhook import paid_order
+from tests.support.jobs import PRIVATE, order
+from tests.support.ledgers import has_envelope, refs, stored_bytes
+
+
+def _draft(ledger: Ledger, envelope: Envelope, *, ttl_s: float = 3600.0) -> Draft:
+    now = time.time()
+    draft = Draft(id=new_draft_id(), sealed=envelope.seal(order()), created_at=now, expires_at=now + ttl_s)
+    ledger.save_draft(draft)
+    return draft
+
+
+def test_a_paid_draft_becomes_one_queued_order_and_is_gone(ledger: Ledger, envelope: Envelope) -> None:
+    draft = _draft(ledger, envelope)
+    paid = paid_order("cs_test_a1", draft.id, "pi_test_a1", envelope)
+    ref, created = ledger.accept_paid(paid)
+    assert created
+    record = ledger.get(ref)
+    assert (record.state, record.payment_intent, record.key_hash) == ("queued", "pi_test_a1", paid.key_hash)
+    assert envelope.open(ledger.read_envelope(ref)) == order()
+    assert ledger.get_draft(draft.id) is None and ledger.order_of_draft(draft.id) == ref
+    transitions = [(e["from"], e["to"]) for e in ledger.audit(ref) if "to" in e]
+    assert transitions == [("", "received"), ("received", "queued")]
+    assert ledger.audit(ref)[-1]["session"] == "cs_test_a1" and ledger.audit(ref)[-1]["draft"] == draft.id
+    # any later delivery of the same session: the same order, nothing new (a fresh token each time changes nothing)
+    for _ in range(3):
+        assert ledger.accept_paid(paid_order("cs_test_a1", draft.id, "pi_test_a1", envelope)) == (ref, False)
+    assert refs(ledger) == [ref]
+    assert PRIVATE.encode() not in stored_bytes(ledger, with_envelopes=False)
+
+
+def test_concurrent_deliveries_of_one_session_make_one_order(ledger: Ledger, envelope: Envelope) -> None:
+    draft = _draft(ledger, envelope)
+    with ThreadPoolExecutor(5) as pool:
+        answers = list(pool.map(lambda _: ledger.accept_paid(paid_order("cs_test_c1", draft.id, "pi_c1", envelope)),
+                                range(5)))
+    assert len({ref for ref, _ in answers}) == 1 and sum(created for _, created in answers) == 1
+    ref = answers[0][0]
+    assert refs(ledger) == [ref] and ledger.get(ref).state == "queued" and has_envelope(ledger, ref)
+
+
+def test_a_session_whose_draft_expired_or_is_gone_is_one_failed_order(ledger: Ledger, envelope: Envelope) -> None:
+    expired = _draft(ledger, envelope, ttl_s=-1.0)
+    ref, created = ledger.accept_paid(paid_order("cs_test_e1", expired.id, "pi_e1", envelope))
+    record = ledger.get(ref)
+    assert created and (record.state, record.reason, record.payment_intent) == ("failed", DRAFT_EXPIRED, "pi_e1")
+    assert not has_envelope(ledger, ref) and ledger.get_draft(expired.id) is None
+    assert ledger.accept_paid(paid_order("cs_test_e1", expired.id, "pi_e1", envelope)) == (ref, False)
+    gone, _ = ledger.accept_paid(paid_order("cs_test_e2", new_draft_id(), "pi_e2", envelope))
+    assert ledger.get(gone).state == "failed" and ledger.get(gone).reason == DRAFT_EXPIRED
+    assert sorted(refs(ledger)) == sorted([ref, gone])
+    assert ledger.count_due(time.time() + 3600) == 0  # nothing for a worker to make
