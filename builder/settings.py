@@ -174,10 +174,22 @@ class StripeSettings:
     price: str = ""  # GIFT_STRIPE_PRICE: a Price id (price_…)
     api_base: str = DEFAULT_STRIPE_API_BASE  # GIFT_STRIPE_API_BASE
     webhook_tolerance_s: int = 300  # GIFT_STRIPE_WEBHOOK_TOLERANCE_S: oldest signature timestamp accepted
+    success_url: str = ""  # GIFT_STRIPE_SUCCESS_URL: where Checkout sends the buyer once paid
+    cancel_url: str = ""  # GIFT_STRIPE_CANCEL_URL: where Checkout sends a buyer who goes back
 
     @property
     def configured(self) -> bool:
         return bool(self.secret_key and self.webhook_secret and self.price)
+
+    def missing_for_checkout(self) -> list[str]:
+        """The GIFT_STRIPE_* variables `POST /v1/checkout` needs and that are not set (names only)."""
+        needed = {"GIFT_STRIPE_SECRET_KEY": self.secret_key, "GIFT_STRIPE_PRICE": self.price,
+                  "GIFT_STRIPE_SUCCESS_URL": self.success_url, "GIFT_STRIPE_CANCEL_URL": self.cancel_url}
+        return [name for name, value in needed.items() if not value]
+
+    def missing_for_webhook(self) -> list[str]:
+        """The GIFT_STRIPE_* variables `POST /v1/stripe/webhook` needs and that are not set (names only)."""
+        return [] if self.webhook_secret else ["GIFT_STRIPE_WEBHOOK_SECRET"]
 
 
 @dataclass(frozen=True)
@@ -277,6 +289,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             price=_text(env, "GIFT_STRIPE_PRICE"),
             api_base=(_http_url(env, "GIFT_STRIPE_API_BASE") or DEFAULT_STRIPE_API_BASE).rstrip("/"),
             webhook_tolerance_s=int(number(env, "GIFT_STRIPE_WEBHOOK_TOLERANCE_S", 300, minimum=1, integer=True)),
+            success_url=_http_url(env, "GIFT_STRIPE_SUCCESS_URL"),
+            cancel_url=_http_url(env, "GIFT_STRIPE_CANCEL_URL"),
         ),
         gifts_base_url=_http_url(env, "GIFT_GIFTS_BASE_URL"),
         site_base_url=_text(env, "GIFTBOARD_BASE_URL"),

@@ -174,12 +174,13 @@ class GiftService:
             return takedown(rt.ledger, ref, rt.remover(out_dir))
 
     def serve_intake(self, host: str, port: int, on_ready: Callable[[str], None]) -> None:
-        """Serve the payment-safe intake (POST /v1/orders, GET /healthz) until stopped."""
+        """Serve the payment-safe intake until stopped: POST /v1/orders, /v1/orders/validate, /v1/drafts,
+        /v1/checkout and /v1/stripe/webhook (Stripe through GIFT_STRIPE_*), GET /healthz."""
         from builder.jobs.intake import create_app, serve  # starlette and uvicorn: only the intake needs them
 
         with runtime(self.ledger_dir, self.settings) as rt:
             if not rt.settings.webhook_secret:
                 raise ConfigError("GIFT_WEBHOOK_SECRET is not set: the intake refuses unsigned orders")
             app = create_app(rt.ledger, rt.envelope, rt.settings, runs=rt.runs(),
-                             precheck=lambda body: self.check(body).as_json())
+                             precheck=lambda body: self.check(body).as_json(), stripe=rt.config.stripe)
             serve(app, host, port, on_ready, header_timeout_s=rt.settings.intake_header_timeout_s)

@@ -1,4 +1,5 @@
-"""`intake serve`: the payment-safe order intake (POST /v1/orders, GET /healthz) on uvicorn."""
+"""`intake serve`: the payment-safe order intake (signed orders and drafts, Stripe Checkout and its webhook,
+GET /healthz) on uvicorn."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def serve_cmd(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     intake = subparsers.add_parser("intake", help="the order intake service")
     verbs = intake.add_subparsers(dest="intake_verb", required=True, metavar="VERB")
-    p = verbs.add_parser("serve", help="serve POST /v1/orders and GET /healthz")
+    p = verbs.add_parser("serve", help="serve POST /v1/orders, /v1/drafts, /v1/checkout, "
+                          "/v1/stripe/webhook and GET /healthz")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--ledger", default=None, metavar="DIR|URL",

@@ -1,5 +1,5 @@
-"""The payment-safe intake: `POST /v1/orders`, `POST /v1/orders/validate`, `POST /v1/drafts` and `GET /healthz`,
-a Starlette app served by uvicorn.
+"""The payment-safe intake: `POST /v1/orders`, `POST /v1/orders/validate`, `POST /v1/drafts`, `POST /v1/checkout`
+and `GET /healthz`, a Starlette app served by uvicorn.
 
 Answers (DESIGN §6): 202 {ref} once the order is committed (fsync'ed, or the database transaction); nothing
 else runs in the request path: a dispatcher cycle (GIFT_QUEUE=github, builder/jobs/pool.py) runs after the answer is
@@ -15,6 +15,11 @@ contains a phone number"), so a checkout form can say so before payment; 401 and
 sealed envelope, with an expiry (GIFT_DRAFT_TTL_S, default 24 h): 201 {draft_id, expires_at}, or 422 with the
 checks' {ok: false, errors, findings} and nothing stored (builder/jobs/drafts.py).
 
+`/v1/checkout` takes a signed {"draft_id": "drf_…"} and answers 201 {url, session_id}: the draft's one Stripe
+Checkout Session (builder/jobs/checkout.py: the same session every time, expiring with the draft); 404 unknown
+draft, 410 expired, 409 paid already (an order now), 503 when GIFT_STRIPE_* are missing (it names them), 502
+with Stripe's one-line error. The StripeClient is built once per app.
+
 Slow clients are cut off: a connection whose request headers are not complete within
 `intake_header_timeout_s` (GIFT_INTAKE_HEADER_TIMEOUT_S, default 10 s) of its start is closed, and a body
 not complete within `intake_body_timeout_s` (GIFT_INTAKE_BODY_TIMEOUT_S, default 60 s) after its headers gets
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import logging
 import socket
 import time
@@ -41,14 +47,25 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from builder.errors import AddressInUse, BodyTooLarge, BodyTooSlow, JobError, OrderError, describe_os_error
+from builder.errors import (
+    AddressInUse,
+    BodyTooLarge,
+    BodyTooSlow,
+    JobError,
+    OrderError,
+    PaymentError,
+    describe_os_error,
+)
 from builder.jobs.accept import IdempotencyConflict, OrderParser, accept_order
+from builder.jobs.checkout import start_checkout
 from builder.jobs.drafts import create_draft
 from builder.jobs.envelope import Envelope
-from builder.jobs.ledger import Ledger
+from builder.jobs.ledger import Ledger, is_draft_id
 from builder.jobs.pool import GitHubRuns, dispatch_cycle
 from builder.jobs.settings import JobSettings
 from builder.jobs.signature import HEADER, SignatureError, verify
+from builder.jobs.stripe_checkout import stripe_client
+from builder.settings import StripeSettings
 
 log = logging.getLogger("giftboard.jobs.intake")
 MAX_BODY = 10 * 1024 * 1024
@@ -82,6 +99,15 @@ async def _read_limited(request: Request, limit: int, timeout_s: float) -> bytes
     return bytes(body)
 
 
+def _draft_id_of(body: bytes) -> str | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    draft_id = data.get("draft_id") if isinstance(data, dict) else None
+    return draft_id if isinstance(draft_id, str) and is_draft_id(draft_id) else None
+
+
 def create_app(
     ledger: Ledger,
     envelope: Envelope,
@@ -91,7 +117,11 @@ def create_app(
     runs: GitHubRuns | None = None,
     max_body: int = MAX_BODY,
     precheck: OrderPrecheck | None = None,
+    stripe: StripeSettings | None = None,
 ) -> Starlette:
+    stripe_settings = stripe or StripeSettings()
+    client = stripe_client(stripe_settings) if stripe_settings.secret_key else None  # one per app
+
     def accept(body: bytes, key: str | None) -> tuple[str, bool]:
         return accept_order(body, key, ledger=ledger, envelope=envelope, parse=parse)
 
@@ -121,7 +151,8 @@ def create_app(
             log.info("client disconnected before its request body was complete; nothing recorded")
             return Response(status_code=400)  # nobody is left to read it
 
-    async def post_order(request: Request) -> Response:
+    async def signed_body(request: Request) -> bytes | Response:
+        """The whole body if its Giftboard-Signature is valid and recent; else the answer (401, 408, 413)."""
         body = await read_body(request)
         if isinstance(body, Response):
             return body
@@ -129,6 +160,12 @@ def create_app(
             verify(settings.webhook_secret, request.headers.get(HEADER), body)
         except SignatureError as error:
             return _error(401, str(error))
+        return body
+
+    async def post_order(request: Request) -> Response:
+        body = await signed_body(request)
+        if isinstance(body, Response):
+            return body
         try:
             ref, created = await run_in_threadpool(accept, body, request.headers.get("idempotency-key"))
         except OrderError as error:
@@ -146,13 +183,9 @@ def create_app(
         return JSONResponse({"ref": ref}, status_code=202, headers=headers, background=after)
 
     async def validate_order(request: Request) -> Response:
-        body = await read_body(request)
+        body = await signed_body(request)
         if isinstance(body, Response):
             return body
-        try:
-            verify(settings.webhook_secret, request.headers.get(HEADER), body)
-        except SignatureError as error:
-            return _error(401, str(error))
         result = await run_in_threadpool(precheck or default_precheck(), body)
         return JSONResponse(result, status_code=200)
 
@@ -163,19 +196,37 @@ def create_app(
     async def post_draft(request: Request) -> Response:
         """A checked order awaiting payment: the same checks as /v1/orders/validate; only its sealed envelope is
         stored. 201 {draft_id, expires_at}; 422 {ok: false, errors, findings} and nothing stored."""
-        body = await read_body(request)
+        body = await signed_body(request)
         if isinstance(body, Response):
             return body
-        try:
-            verify(settings.webhook_secret, request.headers.get(HEADER), body)
-        except SignatureError as error:
-            return _error(401, str(error))
         try:
             answer = await run_in_threadpool(save_draft, body, time.time())
         except (JobError, OSError) as error:
             log.error("ledger unavailable for a draft: %s", type(error).__name__)
             return _error(503, "ledger unavailable, retry later")
         return JSONResponse(answer, status_code=201 if "draft_id" in answer else 422)
+
+    async def post_checkout(request: Request) -> Response:
+        """A draft's Stripe Checkout Session (the same one every time): 201 {url, session_id}; 404 unknown draft,
+        410 expired, 409 paid already, 422 no draft id, 502 Stripe refused, 503 Stripe not configured."""
+        body = await signed_body(request)
+        if isinstance(body, Response):
+            return body
+        missing = stripe_settings.missing_for_checkout()
+        if missing or client is None:
+            return _error(503, f"Stripe Checkout is not configured: {', '.join(missing)} not set")
+        draft_id = _draft_id_of(body)
+        if draft_id is None:
+            return _error(422, "the body must be JSON {\"draft_id\": \"drf_…\"}")
+        try:
+            answer = await run_in_threadpool(start_checkout, ledger, client, stripe_settings, draft_id, time.time())
+        except PaymentError as error:
+            log.warning("checkout for %s: %s", draft_id, error)
+            return _error(502, str(error))
+        except (JobError, OSError) as error:
+            log.error("ledger unavailable for a checkout: %s", type(error).__name__)
+            return _error(503, "ledger unavailable, retry later")
+        return JSONResponse(answer.body, status_code=answer.status)
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "queue": settings.queue})
@@ -185,6 +236,7 @@ def create_app(
             Route("/v1/orders", post_order, methods=["POST"]),
             Route("/v1/orders/validate", validate_order, methods=["POST"]),
             Route("/v1/drafts", post_draft, methods=["POST"]),
+            Route("/v1/checkout", post_checkout, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ]
     )

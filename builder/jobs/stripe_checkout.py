@@ -54,8 +54,9 @@ def _failure(action: str, error: stripe.StripeError) -> PaymentError:
 
 
 def create_checkout_session(client: stripe.StripeClient, *, draft_id: str, price: str, success_url: str,
-                            cancel_url: str) -> CheckoutSession:
-    """One Checkout Session for `draft_id` (the same one however often this is called for it)."""
+                            cancel_url: str, expires_at: int | None = None) -> CheckoutSession:
+    """One Checkout Session for `draft_id` (the same one however often this is called for it, as long as the
+    parameters are the same: `expires_at` must be derived from the draft, never from the clock)."""
     params: dict[str, object] = {
         "mode": "payment",
         "line_items": [{"price": price, "quantity": 1}],
@@ -63,6 +64,8 @@ def create_checkout_session(client: stripe.StripeClient, *, draft_id: str, price
         "success_url": success_url,
         "cancel_url": cancel_url,
     }
+    if expires_at is not None:
+        params["expires_at"] = expires_at
     try:
         session = client.v1.checkout.sessions.create(
             params, {"idempotency_key": checkout_idempotency_key(draft_id)})

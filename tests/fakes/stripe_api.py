@@ -123,6 +123,10 @@ class _Handler(QuietHandler):
             missing = [name for name in ("mode", "success_url", "line_items[0][price]") if not params.get(name)]
             if missing:
                 return _error(400, "invalid_request_error", "parameter_missing", f"Missing {missing[0]}")
+            expires = params.get("expires_at")
+            if expires and not now + 1800 <= int(expires) <= now + 86400:  # Stripe: 30 minutes to 24 hours
+                return _error(400, "invalid_request_error", "parameter_invalid_integer",
+                              "expires_at must be between 30 minutes and 24 hours from now")
             number = next(state.ids)
             session_id = f"cs_test_fake{number:06d}"
             session = {
@@ -131,7 +135,8 @@ class _Handler(QuietHandler):
                 "url": f"https://checkout.stripe.test/c/pay/{session_id}", "success_url": params["success_url"],
                 "cancel_url": params.get("cancel_url"), "amount_total": 2900, "currency": "eur",
                 "customer_email": params.get("customer_email"), "payment_intent": None,
-                "metadata": {}, "created": now, "expires_at": now + 86400, "livemode": False,
+                "metadata": {}, "created": now, "livemode": False,
+                "expires_at": int(params.get("expires_at") or now + 86400),
             }
             state.sessions[session_id] = session
             return 200, json.dumps(session).encode()

@@ -1,0 +1,60 @@
+"""`POST /v1/checkout`: a draft's one Stripe Checkout Session (issue 14).
+
+The session is created through builder/jobs/stripe_checkout.py with an idempotency key derived from the draft
+id, and with parameters derived from the draft only (never from the clock), so asking again for the same draft
+answers the same session: Stripe replays its first answer. Its `expires_at` is the draft's expiry (at most 24 h
+after the draft was made: Stripe's limit), so a session cannot be paid after its draft is gone; a draft with
+less than Stripe's minimum of 30 minutes left is refused (make a new draft) rather than sold a session that
+outlives it. Nothing private is sent: the draft id, the Price id and the two return URLs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import stripe
+
+from builder.jobs.ledger import Draft, Ledger, iso_time
+from builder.jobs.stripe_checkout import create_checkout_session
+from builder.settings import StripeSettings
+
+MIN_SESSION_S = 30 * 60  # Stripe: a Checkout Session's expires_at is 30 minutes to 24 hours after its creation
+MAX_SESSION_S = 24 * 3600
+CLOCK_SLACK_S = 120  # our clock against Stripe's
+
+
+@dataclass(frozen=True)
+class CheckoutAnswer:
+    status: int
+    body: dict[str, Any]
+
+
+def session_expiry(draft: Draft) -> int:
+    """When the draft's session expires: the draft's own expiry, capped at 24 h after the draft was made (so it
+    is never more than 24 h after the session's creation). Derived from the draft alone: the same every time."""
+    return int(min(draft.expires_at, draft.created_at + MAX_SESSION_S - CLOCK_SLACK_S))
+
+
+def start_checkout(ledger: Ledger, client: stripe.StripeClient, settings: StripeSettings, draft_id: str,
+                   now: float) -> CheckoutAnswer:
+    """201 {url, session_id}; 409 when the draft was paid already, 404 unknown, 410 expired (or about to).
+    Raises PaymentError when Stripe refuses or cannot be reached."""
+    paid = ledger.order_of_draft(draft_id)
+    if paid is not None:
+        return CheckoutAnswer(409, {"error": "this draft is paid already: it is an order now", "ref": paid})
+    draft = ledger.get_draft(draft_id)
+    if draft is None:
+        return CheckoutAnswer(404, {"error": "unknown draft (never made, or expired and deleted)"})
+    if draft.expires_at <= now:
+        return CheckoutAnswer(410, {"error": "this draft has expired: make a new draft",
+                                    "expired_at": iso_time(draft.expires_at)})
+    expires_at = session_expiry(draft)
+    if expires_at < now + MIN_SESSION_S + CLOCK_SLACK_S:
+        return CheckoutAnswer(410, {"error": "this draft expires in under 30 minutes, too soon for a Stripe "
+                                             "Checkout Session: make a new draft",
+                                    "expires_at": iso_time(draft.expires_at)})
+    session = create_checkout_session(client, draft_id=draft.id, price=settings.price,
+                                      success_url=settings.success_url, cancel_url=settings.cancel_url,
+                                      expires_at=expires_at)
+    return CheckoutAnswer(201, {"url": session.url, "session_id": session.id})

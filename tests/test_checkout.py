@@ -1,0 +1,135 @@
+"""POST /v1/checkout over the real intake HTTP (uvicorn on 127.0.0.1), on both ledgers, with the official stripe
+library against the fake Stripe API on 127.0.0.1: one Checkout Session per draft however often it is asked
+for (one created at the fake, under the draft's Idempotency-Key), expiring with its draft; 404 unknown,
+410 expired, 409 paid already, 503 Stripe not configured (naming what is missing), 502 Stripe refused (one
+line, no secret); nothing private in any byte Stripe received."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from builder.errors import ConfigError
+from builder.jobs.checkout import session_expiry
+from builder.jobs.envelope import Envelope
+from builder.jobs.intake import create_app
+from builder.jobs.ledger import Draft, Ledger, new_draft_id
+from builder.jobs.settings import JobSettings
+from builder.jobs.signature import HEADER, sign
+from builder.jobs.stripe_checkout import checkout_idempotency_key
+from builder.jobs.stripe_webhook import paid_order
+from builder.settings import StripeSettings, load_settings
+from tests.fakes.intake_server import running
+from tests.fakes.stripe_api import SECRET_KEY, WEBHOOK_SECRET, FakeStripe
+from tests.test_drafts import PRIVATE, order, post_draft
+
+SECRET = "whsec_drafts_secret"  # tests.test_drafts signs with it
+PRICE = "price_fake_gift"
+SUCCESS = "https://gifts.test/thanks?session={CHECKOUT_SESSION_ID}"
+CANCEL = "https://gifts.test/order"
+
+
+def stripe_env(fake: FakeStripe) -> dict[str, str]:
+    return {"GIFT_STRIPE_SECRET_KEY": SECRET_KEY, "GIFT_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "GIFT_STRIPE_PRICE": PRICE, "GIFT_STRIPE_API_BASE": fake.url, "GIFT_STRIPE_SUCCESS_URL": SUCCESS,
+            "GIFT_STRIPE_CANCEL_URL": CANCEL}
+
+
+@pytest.fixture
+def fake_stripe() -> Iterator[FakeStripe]:
+    with FakeStripe() as server:
+        yield server
+
+
+def intake(ledger: Ledger, envelope: Envelope, stripe: StripeSettings, ttl_s: float = 86400.0):
+    return running(create_app(ledger, envelope, JobSettings(webhook_secret=SECRET, draft_ttl_s=ttl_s),
+                              stripe=stripe))
+
+
+@pytest.fixture
+def url(ledger: Ledger, envelope: Envelope, fake_stripe: FakeStripe) -> Iterator[str]:
+    with intake(ledger, envelope, load_settings(stripe_env(fake_stripe)).stripe) as base:
+        yield base
+
+
+def checkout(url: str, draft_id: str) -> httpx.Response:
+    raw = json.dumps({"draft_id": draft_id}).encode()
+    return httpx.post(f"{url}/v1/checkout", content=raw, timeout=30,
+                      headers={HEADER: sign(SECRET, raw), "Content-Type": "application/json"})
+
+
+def test_settings_take_the_return_urls_and_refuse_bad_ones() -> None:
+    stripe = load_settings({"GIFT_STRIPE_SUCCESS_URL": SUCCESS, "GIFT_STRIPE_CANCEL_URL": CANCEL}).stripe
+    assert (stripe.success_url, stripe.cancel_url) == (SUCCESS, CANCEL)
+    assert stripe.missing_for_checkout() == ["GIFT_STRIPE_SECRET_KEY", "GIFT_STRIPE_PRICE"]
+    assert load_settings({}).stripe.missing_for_webhook() == ["GIFT_STRIPE_WEBHOOK_SECRET"]
+    for name in ("GIFT_STRIPE_SUCCESS_URL", "GIFT_STRIPE_CANCEL_URL"):
+        for bad in ("gifts.test/thanks", "ftp://gifts.test/", "https://gifts.test/a b"):
+            with pytest.raises(ConfigError, match=f"^{name} must be an http"):
+                load_settings({name: bad})
+
+
+def test_the_same_draft_gets_the_same_session_created_once(url: str, ledger: Ledger,
+                                                           fake_stripe: FakeStripe) -> None:
+    draft_id = post_draft(url, order()).json()["draft_id"]
+    first = checkout(url, draft_id)
+    assert first.status_code == 201, first.text
+    session = first.json()
+    assert session["url"].startswith("https://checkout.stripe.test/") and session["session_id"].startswith("cs_")
+    again = checkout(url, draft_id)
+    assert again.status_code == 201 and again.json() == session
+    assert list(fake_stripe.state.sessions) == [session["session_id"]]  # one session created at Stripe
+    posts = [r for r in fake_stripe.state.requests if r.method == "POST"]
+    assert len(posts) == 2 and {r.idempotency_key for r in posts} == {checkout_idempotency_key(draft_id)}
+    params = posts[0].params
+    assert params["client_reference_id"] == draft_id and params["line_items[0][price]"] == PRICE
+    assert (params["success_url"], params["cancel_url"]) == (SUCCESS, CANCEL)
+    draft = ledger.get_draft(draft_id)
+    assert draft is not None and int(params["expires_at"]) == session_expiry(draft) <= draft.expires_at
+    assert fake_stripe.state.sessions[session["session_id"]]["expires_at"] == session_expiry(draft)
+    assert "customer_email" not in params and not any(k.startswith("metadata") for k in params)
+    everything = fake_stripe.state.all_bytes()
+    for value in PRIVATE:
+        assert value.encode() not in everything, value
+
+
+def test_unknown_expired_and_paid_drafts_are_refused(url: str, ledger: Ledger, envelope: Envelope,
+                                                    fake_stripe: FakeStripe) -> None:
+    unknown = checkout(url, new_draft_id())
+    assert unknown.status_code == 404 and "unknown draft" in unknown.json()["error"]
+    assert checkout(url, "not-a-draft").status_code == 422
+    now = time.time()
+    for expires_at, said in ((now - 1, "has expired"), (now + 600, "expires in under 30 minutes")):
+        draft = Draft(id=new_draft_id(), sealed=envelope.seal(order()), created_at=now - 60, expires_at=expires_at)
+        ledger.save_draft(draft)
+        refused = checkout(url, draft.id)
+        assert refused.status_code == 410 and said in refused.json()["error"], refused.text
+    paid_id = post_draft(url, order()).json()["draft_id"]
+    assert checkout(url, paid_id).status_code == 201
+    ref, _ = ledger.accept_paid(paid_order("cs_test_paid", paid_id, "pi_test_paid", envelope))
+    paid = checkout(url, paid_id)
+    assert paid.status_code == 409 and paid.json() == {"error": "this draft is paid already: it is an order now",
+                                                      "ref": ref}
+    assert len(fake_stripe.state.sessions) == 1  # none of the refused ones reached Stripe
+
+
+def test_stripe_not_configured_or_refusing_is_one_clear_line(ledger: Ledger, envelope: Envelope,
+                                                             fake_stripe: FakeStripe) -> None:
+    with intake(ledger, envelope, StripeSettings(price=PRICE)) as base:
+        draft_id = post_draft(base, order()).json()["draft_id"]
+        answer = checkout(base, draft_id)
+    assert answer.status_code == 503
+    assert answer.json()["error"] == ("Stripe Checkout is not configured: GIFT_STRIPE_SECRET_KEY, "
+                                      "GIFT_STRIPE_SUCCESS_URL, GIFT_STRIPE_CANCEL_URL not set")
+    wrong_key = load_settings({**stripe_env(fake_stripe), "GIFT_STRIPE_SECRET_KEY": "sk_test_wrong_one"}).stripe
+    with intake(ledger, envelope, wrong_key) as base:
+        refused = checkout(base, draft_id)
+        assert refused.status_code == 502
+        assert refused.json()["error"] == ("Stripe refused to create a checkout session: "
+                                           "invalid_request_error (api_key_invalid), HTTP 401")
+        assert "sk_test_wrong_one" not in refused.text
+    assert not fake_stripe.state.sessions
