@@ -19,11 +19,16 @@ UV_COMPILE := echo '$(BUILD_REQUIRES)' | $(UV) pip compile pyproject.toml - --qu
 
 # Installs exactly the locked versions (hash-checked), then the project itself without resolving anything. uv
 # installs (pip would take minutes); uv itself comes first, hash-checked, from its own one-line lock.
+# Bytecode is compiled at install, as pip does by default and uv does not: where PYTHONDONTWRITEBYTECODE is set
+# (this machine, many CI images) every command would otherwise recompile pydantic, jinja2 & co. from source
+# (~0.6 s of CPU per `python -m builder build`). The project's own modules too (a stale .pyc after an edit is
+# ignored by Python, which then compiles that module in memory as before).
 $(STAMP): pyproject.toml $(LOCK) $(UV_LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(UV_LOCK)
-	$(UV) pip install --quiet --python $(PY) --require-hashes --no-deps -r $(LOCK)
+	$(UV) pip install --quiet --python $(PY) --require-hashes --no-deps --compile-bytecode -r $(LOCK)
 	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e .
+	PYTHONDONTWRITEBYTECODE= $(PY) -m compileall -q builder
 	touch $(STAMP)
 
 # After changing dependencies in pyproject.toml: re-resolve both locks (the newest versions the ranges admit)
@@ -33,7 +38,7 @@ lock: $(STAMP)
 	$(UV_COMPILE) --constraint $(LOCK) -o $(RUNTIME_LOCK)
 	echo uv | $(UV) pip compile - --quiet --generate-hashes --python-version 3.11 --no-header \
 		--annotation-style line --constraint $(LOCK) -o $(UV_LOCK)
-	$(UV) pip install --quiet --python $(PY) --require-hashes --no-deps -r $(LOCK)
+	$(UV) pip install --quiet --python $(PY) --require-hashes --no-deps --compile-bytecode -r $(LOCK)
 	touch $(STAMP)
 
 node_modules/.installed: package.json package-lock.json
