@@ -32,6 +32,7 @@ from builder.site.search import MISSING_NOTE, find_pagefind, index_site
 from builder.site.writer import StagedSite
 
 PARALLEL_THRESHOLD = 96  # below this many pages, forking workers costs more than it saves
+CHUNKS_PER_WORKER = 16  # pages are handed out in this many strided chunks per worker
 PROGRESS_THRESHOLD = 500  # a bar for builds that take long enough to watch
 KEEP_FOLDERS = ("gifts",)  # written by the gift publisher, never by a board build
 
@@ -173,15 +174,19 @@ class Site:
                 self.report.reused += 1
             else:
                 archive_pages.append(page)
-        problems.extend(self.render_pages(archive_pages, staged))
-        for rendered in self.renderer.render_indexes(self.generated_at()):
-            self.emit(staged, rendered)
-        for extra in self.extra_outputs:
-            for rendered in extra.render(self):
+
+        def the_rest() -> None:  # indexes, extra outputs and assets: in this process while workers render pages
+            assert self.renderer is not None
+            for rendered in self.renderer.render_indexes(self.generated_at()):
                 self.emit(staged, rendered)
-        if staged is not None:
-            for name, asset in static_assets(self.options).items():
-                staged.write(f"{ASSETS}/{name}", asset.read_bytes())
+            for extra in self.extra_outputs:
+                for rendered in extra.render(self):
+                    self.emit(staged, rendered)
+            if staged is not None:
+                for name, asset in static_assets(self.options).items():
+                    staged.write(f"{ASSETS}/{name}", asset.read_bytes())
+
+        problems.extend(self.render_pages(archive_pages, staged, meanwhile=the_rest))
         self.report.pages = len(self.content.pages())
         manifest.global_key = global_key
         manifest.pages = source_hashes
@@ -194,31 +199,41 @@ class Site:
         if staged is not None:
             staged.write(rendered.path, rendered.data)
 
-    def render_pages(self, pages: list[Page], staged: StagedSite | None) -> list[Diagnostic]:
+    def render_pages(self, pages: list[Page], staged: StagedSite | None, *,
+                     meanwhile: Callable[[], None] = lambda: None) -> list[Diagnostic]:
+        """Render `pages`; `meanwhile` runs in this process, after them or (with workers) while workers render
+        them, so the indexes are no serial tail after the pages."""
         assert self.renderer is not None
         workers = min(self.options.workers, os.cpu_count() or 1)
         with progress("Rendering pages", len(pages), minimum=PROGRESS_THRESHOLD) as advance:
-            if len(pages) < PARALLEL_THRESHOLD or workers < 2:
-                problems: list[Diagnostic] = []
-                for page in pages:
-                    rendered = self.renderer.render_page(page)
-                    problems.extend(rendered.problems)
-                    self.emit(staged, rendered)
-                    advance(1)
+            parallel = len(pages) >= PARALLEL_THRESHOLD and workers >= 2
+            problems: list[Diagnostic] = []
+            # the first page here: the templates it needs are compiled once, before the workers are forked
+            for page in pages if not parallel else pages[:1]:
+                rendered = self.renderer.render_page(page)
+                problems.extend(rendered.problems)
+                self.emit(staged, rendered)
+                advance(1)
+            if not parallel:
+                meanwhile()
                 return problems
-            return self.render_in_workers(pages, staged, workers, advance)
+            return problems + self.render_in_workers(pages[1:], staged, workers, advance, meanwhile)
 
     def render_in_workers(
-        self, pages: list[Page], staged: StagedSite | None, workers: int, advance: Advance
+        self, pages: list[Page], staged: StagedSite | None, workers: int, advance: Advance,
+        meanwhile: Callable[[], None],
     ) -> list[Diagnostic]:
         global _WORKER_RENDERER, _WORKER_PAGES, _WORKER_ROOT
         _WORKER_RENDERER, _WORKER_PAGES = self.renderer, pages
         _WORKER_ROOT = staged.root if staged is not None else None
-        chunks = [list(range(start, len(pages), workers * 4)) for start in range(workers * 4)]
+        count = workers * CHUNKS_PER_WORKER  # small chunks: no worker is left alone with a long one at the end
+        chunks = [list(range(start, len(pages), count)) for start in range(count)]
         context = multiprocessing.get_context("fork")
         results = []
         with context.Pool(workers) as pool:
-            for result in pool.imap_unordered(_render_chunk, [chunk for chunk in chunks if chunk]):
+            running = pool.imap_unordered(_render_chunk, [chunk for chunk in chunks if chunk])
+            meanwhile()
+            for result in running:
                 results.append(result)
                 advance(len(result[0]))
         _WORKER_RENDERER, _WORKER_PAGES, _WORKER_ROOT = None, [], None
