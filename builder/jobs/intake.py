@@ -20,6 +20,14 @@ Checkout Session (builder/jobs/checkout.py: the same session every time, expirin
 draft, 410 expired, 409 paid already (an order now), 503 when GIFT_STRIPE_* are missing (it names them), 502
 with Stripe's one-line error. The StripeClient is built once per app.
 
+`/v1/stripe/webhook` takes Stripe's events, verified by their Stripe-Signature (GIFT_STRIPE_WEBHOOK_SECRET,
+Stripe's own `Webhook.construct_event`; bad or stale: 400, nothing recorded): a paid session's draft becomes
+its order in one ledger step keyed by the session (`Ledger.accept_paid`), an expired or failed one's draft is
+deleted, anything else is acknowledged (builder/jobs/stripe_webhook.py). 200 once recorded; the dispatcher
+cycle, or the refund of a session paid after its draft expired, runs after the answer. Idempotency keys: an
+order from Stripe is keyed by its Checkout Session alone; on `/v1/orders` the Idempotency-Key header or the
+body's `idempotency_key` (both given and different: 422).
+
 Slow clients are cut off: a connection whose request headers are not complete within
 `intake_header_timeout_s` (GIFT_INTAKE_HEADER_TIMEOUT_S, default 10 s) of its start is closed, and a body
 not complete within `intake_body_timeout_s` (GIFT_INTAKE_BODY_TIMEOUT_S, default 60 s) after its headers gets
@@ -54,6 +62,7 @@ from builder.errors import (
     JobError,
     OrderError,
     PaymentError,
+    SignatureError,
     describe_os_error,
 )
 from builder.jobs.accept import IdempotencyConflict, OrderParser, accept_order
@@ -63,8 +72,10 @@ from builder.jobs.envelope import Envelope
 from builder.jobs.ledger import Ledger, is_draft_id
 from builder.jobs.pool import GitHubRuns, dispatch_cycle
 from builder.jobs.settings import JobSettings
-from builder.jobs.signature import HEADER, SignatureError, verify
-from builder.jobs.stripe_checkout import stripe_client
+from builder.jobs.signature import HEADER, verify
+from builder.jobs.states import DRAFT_EXPIRED
+from builder.jobs.stripe_checkout import stripe_client, verify_event
+from builder.jobs.stripe_webhook import WebhookOutcome, handle_event
 from builder.settings import StripeSettings
 
 log = logging.getLogger("giftboard.jobs.intake")
@@ -228,6 +239,58 @@ def create_app(
             return _error(503, "ledger unavailable, retry later")
         return JSONResponse(answer.body, status_code=answer.status)
 
+    def _refund_draft_expired(ref: str) -> None:
+        """After the answer: the refund of an order paid after its draft expired (the refunds module's
+        `refund_order`: once per order, whatever happens). What cannot be done now, `gift reconcile` does."""
+        if client is None:
+            log.warning("%s: paid after its draft expired; GIFT_STRIPE_SECRET_KEY is not set, gift reconcile "
+                        "refunds it once it is", ref)
+            return
+        try:
+            from builder.jobs.refunds import refund_order
+        except ImportError:  # the refunds module lands separately (issue 14 §4)
+            log.warning("%s: paid after its draft expired; refund it with `gift refund %s`", ref, ref)
+            return
+        try:
+            outcome = refund_order(ledger, client, ref, reason=DRAFT_EXPIRED, settings=settings)
+        except (JobError, OSError) as error:
+            log.warning("%s: refund not started now (%s); gift reconcile refunds it", ref, type(error).__name__)
+            return
+        log.info("%s: refund %s", ref, outcome.refund_id or f"failed ({outcome.error}); gift reconcile retries it")
+
+    def _after_event(outcome: WebhookOutcome) -> None:
+        if outcome.created:
+            _dispatch(outcome.ref)
+        if outcome.refund:
+            _refund_draft_expired(outcome.ref)
+
+    async def stripe_webhook(request: Request) -> Response:
+        """A Stripe event, verified by its Stripe-Signature (400 and nothing recorded when bad or stale): 200 once
+        applied (builder/jobs/stripe_webhook.py); dispatch and refunds run after the answer. 503 when the ledger
+        cannot record it (Stripe delivers again) or GIFT_STRIPE_WEBHOOK_SECRET is not set."""
+        body = await read_body(request)
+        if isinstance(body, Response):
+            return body
+        missing = stripe_settings.missing_for_webhook()
+        if missing:
+            return _error(503, f"Stripe webhooks are not configured: {', '.join(missing)} not set")
+        try:
+            event = verify_event(body, request.headers.get("stripe-signature"), stripe_settings)
+        except SignatureError as error:
+            return _error(400, str(error))
+        try:
+            outcome = await run_in_threadpool(handle_event, event, ledger=ledger, envelope=envelope)
+        except IdempotencyConflict:
+            log.error("stripe event %s: its session's key is an order of the generic intake's", event.id)
+            return _error(409, "this checkout session's key belongs to another order")
+        except (JobError, OSError) as error:
+            log.error("stripe event %s: ledger unavailable (%s); Stripe delivers it again", event.id,
+                      type(error).__name__)
+            return _error(503, "ledger unavailable, retry later")
+        log.info("%s", outcome.line)
+        after = BackgroundTask(run_in_threadpool, _after_event, outcome) if outcome.created or outcome.refund else None
+        return JSONResponse({"received": True}, status_code=200, background=after)
+
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "queue": settings.queue})
 
@@ -237,6 +300,7 @@ def create_app(
             Route("/v1/orders/validate", validate_order, methods=["POST"]),
             Route("/v1/drafts", post_draft, methods=["POST"]),
             Route("/v1/checkout", post_checkout, methods=["POST"]),
+            Route("/v1/stripe/webhook", stripe_webhook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ]
     )

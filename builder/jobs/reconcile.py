@@ -97,7 +97,8 @@ def reconcile(
     record); with a dispatcher (GIFT_QUEUE=github) an order whose run ended (cancelled, timed out) while it
     held the order goes back to the queue at once. Runs for queued work are the dispatcher's
     (builder/jobs/pool.py: `gift dispatch`, which reconcile.yml runs after this). Then sweep what killed
-    writers left in the ledger and under `out_dir/gifts/` (see `sweep_leftovers`)."""
+    writers left in the ledger and under `out_dir/gifts/` (see `sweep_leftovers`), and delete expired drafts with
+    their envelopes (one line each, the draft id only)."""
     report = ReconcileReport()
     now = ledger.clock()
     for ref in ledger.reconcile_candidates(now, include_queued=False):
@@ -113,6 +114,8 @@ def reconcile(
             report.add(ref, f"skipped ({error})")
             continue
     report.actions += sweep_leftovers(ledger, out_dir, ledger.clock())
+    for draft_id in ledger.sweep_drafts(ledger.clock()):
+        report.add(draft_id, "expired draft deleted with its envelope")
     return report
 
 

@@ -51,13 +51,19 @@ def paid_order(session_id: str, draft_id: str, payment_intent: str, envelope: En
         draft_id=draft_id, session_id=session_id, payment_intent=payment_intent, token=new_gift_token())
 
 
+def _field(obj: Any, name: str) -> Any:
+    """One field of a Stripe object (the library's objects are no dicts), None when absent."""
+    try:
+        return obj[name]
+    except (KeyError, TypeError):
+        return None
+
+
 def _id_of(value: Any) -> str:
     """An id field that Stripe sends as a string, or as the object when expanded."""
     if isinstance(value, str):
         return value
-    if isinstance(value, dict):
-        return str(value.get("id") or "")
-    return ""
+    return str(_field(value, "id") or "") if value is not None else ""
 
 
 def handle_event(event: stripe.Event, *, ledger: Ledger, envelope: Envelope) -> WebhookOutcome:
@@ -67,17 +73,17 @@ def handle_event(event: stripe.Event, *, ledger: Ledger, envelope: Envelope) -> 
     if kind not in PAID_EVENTS | CLOSED_EVENTS:
         return WebhookOutcome(f"{head}: ignored")
     session = event.data.object
-    session_id = _id_of(session.get("id"))
-    draft_id = session.get("client_reference_id")
+    session_id = _id_of(_field(session, "id"))
+    draft_id = _field(session, "client_reference_id")
     if not session_id or not isinstance(draft_id, str) or not is_draft_id(draft_id):
         return WebhookOutcome(f"{head} session {session_id or '?'}: not a Giftboard draft's session; ignored")
     head = f"{head} session {session_id} draft {draft_id}"
     if kind in CLOSED_EVENTS:
         ledger.delete_draft(draft_id)
         return WebhookOutcome(f"{head}: not paid; draft deleted")
-    if kind == "checkout.session.completed" and session.get("payment_status") not in PAID_STATUSES:
+    if kind == "checkout.session.completed" and _field(session, "payment_status") not in PAID_STATUSES:
         return WebhookOutcome(f"{head}: payment not complete yet; waiting for its async payment event")
-    paid = paid_order(session_id, draft_id, _id_of(session.get("payment_intent")), envelope)
+    paid = paid_order(session_id, draft_id, _id_of(_field(session, "payment_intent")), envelope)
     ref, created = ledger.accept_paid(paid)
     record = ledger.get(ref)
     if not created:

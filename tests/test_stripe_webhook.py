@@ -1,0 +1,216 @@
+"""POST /v1/stripe/webhook over real HTTP, on both ledgers, with events signed the way Stripe signs them (the fake
+Stripe API on 127.0.0.1, the official stripe library creating the sessions): a paid session's draft becomes
+exactly one order however often and in whatever order its events arrive; bad and stale signatures are 400
+and record nothing; a session paid after its draft expired is one failed/draft_expired order; expired and
+failed sessions delete their draft; unknown events are acknowledged. Through `intake serve` itself: nothing
+of the buyer (Stripe's customer_details included) in the intake's log, the ledger or any byte Stripe received;
+`gift reconcile` deletes expired drafts, one line each."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+
+from builder.jobs.envelope import Envelope
+from builder.jobs.ledger import Draft, Ledger, new_draft_id
+from builder.jobs.states import DRAFT_EXPIRED
+from builder.settings import StripeSettings, load_settings
+from tests.fakes.stripe_api import FakeStripe
+from tests.support.ledgers import has_envelope, nothing_recorded, refs, stored_bytes
+from tests.test_checkout import SECRET, checkout, intake, stripe_env
+from tests.test_drafts import BUYER, PRIVATE, order, post_draft
+
+ROOT = Path(__file__).resolve().parents[1]
+CUSTOMER = {"email": BUYER["email"], "name": BUYER["name"], "phone": "+44 20 7946 0958",
+            "address": {"line1": "12 Larkspur Road", "city": "London", "country": "GB"}}
+
+
+@pytest.fixture
+def fake_stripe() -> Iterator[FakeStripe]:
+    with FakeStripe() as server:
+        yield server
+
+
+@pytest.fixture
+def url(ledger: Ledger, envelope: Envelope, fake_stripe: FakeStripe) -> Iterator[str]:
+    with intake(ledger, envelope, load_settings(stripe_env(fake_stripe)).stripe) as base:
+        yield base
+
+
+def session_event(fake: FakeStripe, session_id: str, kind: str, payment_status: str = "paid",
+                  payment_intent: str | None = "pi_test_1") -> bytes:
+    """An Event of `kind` around the session as Stripe sends it once the buyer paid: with their details."""
+    session = {**fake.state.sessions[session_id], "status": "complete", "payment_status": payment_status,
+               "payment_intent": payment_intent, "customer_details": CUSTOMER,
+               "customer_email": CUSTOMER["email"]}
+    return fake.event(kind, session)
+
+
+def deliver(url: str, fake: FakeStripe, payload: bytes, signature: str | None = None) -> httpx.Response:
+    return httpx.post(f"{url}/v1/stripe/webhook", content=payload, timeout=30, headers={
+        "Stripe-Signature": signature or fake.sign(payload), "Content-Type": "application/json; charset=utf-8"})
+
+
+def paid_session(url: str) -> tuple[str, str]:
+    """A draft and its Checkout Session: (draft id, session id)."""
+    draft_id = post_draft(url, order()).json()["draft_id"]
+    answer = checkout(url, draft_id)
+    assert answer.status_code == 201, answer.text
+    return draft_id, answer.json()["session_id"]
+
+
+def test_five_deliveries_in_any_order_make_one_order(url: str, ledger: Ledger, envelope: Envelope,
+                                                     fake_stripe: FakeStripe) -> None:
+    # a delayed payment method: completed while still unpaid, then async_payment_succeeded; Stripe may deliver
+    # them in any order, and each more than once
+    draft_id, session_id = paid_session(url)
+    completed = session_event(fake_stripe, session_id, "checkout.session.completed", payment_status="unpaid",
+                              payment_intent="pi_test_delayed")
+    succeeded = session_event(fake_stripe, session_id, "checkout.session.async_payment_succeeded",
+                              payment_intent="pi_test_delayed")
+    assert deliver(url, fake_stripe, completed).status_code == 200
+    assert refs(ledger) == [] and ledger.get_draft(draft_id) is not None  # not paid yet: nothing made
+    with ThreadPoolExecutor(5) as pool:
+        answers = list(pool.map(lambda p: deliver(url, fake_stripe, p),
+                                [succeeded, completed, succeeded, completed, succeeded]))
+    assert [a.status_code for a in answers] == [200] * 5 and {a.json()["received"] for a in answers} == {True}
+    [ref] = refs(ledger)
+    record = ledger.get(ref)
+    assert (record.state, record.payment_intent) == ("queued", "pi_test_delayed")
+    assert envelope.open(ledger.read_envelope(ref)) == order()  # the draft's sealed input, nothing else
+    assert ledger.get_draft(draft_id) is None and ledger.order_of_draft(draft_id) == ref
+    assert checkout(url, draft_id).status_code == 409  # a draft pays at most once
+
+    # a card: completed and paid, delivered five times at once, out of order with a stale replay of the first
+    card_draft, card_session = paid_session(url)
+    paid = session_event(fake_stripe, card_session, "checkout.session.completed", payment_intent="pi_test_card")
+    with ThreadPoolExecutor(5) as pool:
+        assert {a.status_code for a in pool.map(lambda _: deliver(url, fake_stripe, paid), range(5))} == {200}
+    assert deliver(url, fake_stripe, succeeded).status_code == 200  # the first session's again: nothing new
+    card_ref = ledger.order_of_draft(card_draft)
+    assert card_ref is not None and sorted(refs(ledger)) == sorted([ref, card_ref])
+    assert ledger.get(card_ref).payment_intent == "pi_test_card" and has_envelope(ledger, card_ref)
+    assert len(fake_stripe.state.sessions) == 2
+    kept = stored_bytes(ledger, with_envelopes=False)
+    for value in [*PRIVATE, CUSTOMER["phone"], "12 Larkspur Road"]:
+        assert value.encode() not in kept, value
+
+
+def test_bad_and_stale_signatures_are_400_and_record_nothing(url: str, ledger: Ledger,
+                                                             fake_stripe: FakeStripe) -> None:
+    draft_id, session_id = paid_session(url)
+    paid = session_event(fake_stripe, session_id, "checkout.session.completed")
+    stale = fake_stripe.sign(paid, at=int(time.time()) - 301)
+    for body, signature in ((paid, stale), (paid, fake_stripe.sign(paid, secret="whsec_someone_else")),
+                            (paid.replace(b"pi_test_1", b"pi_test_2"), fake_stripe.sign(paid)),
+                            (paid, "t=1,v1=00")):
+        answer = deliver(url, fake_stripe, body, signature)
+        assert answer.status_code == 400 and answer.json() == {"error": "bad or stale Stripe-Signature"}
+    unsigned = httpx.post(f"{url}/v1/stripe/webhook", content=paid, timeout=30)
+    assert unsigned.status_code == 400
+    assert nothing_recorded(ledger) and ledger.get_draft(draft_id) is not None
+    for value in PRIVATE:
+        assert value not in unsigned.text
+
+
+def test_unknown_events_are_acknowledged_and_ignored(url: str, ledger: Ledger, fake_stripe: FakeStripe) -> None:
+    draft_id, _ = paid_session(url)
+    for payload in (fake_stripe.event("payment_intent.succeeded", {"id": "pi_test_1", "object": "payment_intent"}),
+                    fake_stripe.event("checkout.session.completed", {"id": "cs_other", "object": "checkout.session",
+                                                                     "payment_status": "paid"})):
+        assert deliver(url, fake_stripe, payload).status_code == 200
+    assert nothing_recorded(ledger) and ledger.get_draft(draft_id) is not None
+
+
+def test_a_session_paid_after_its_draft_expired_is_a_failed_order(url: str, ledger: Ledger, envelope: Envelope,
+                                                                  fake_stripe: FakeStripe) -> None:
+    draft_id, session_id = paid_session(url)
+    draft = ledger.get_draft(draft_id)
+    assert draft is not None
+    ledger.delete_draft(draft_id)  # the same draft, past its expiry
+    ledger.save_draft(Draft(id=draft_id, sealed=draft.sealed, created_at=draft.created_at - 7200,
+                            expires_at=time.time() - 1))
+    paid = session_event(fake_stripe, session_id, "checkout.session.completed", payment_intent="pi_test_late")
+    for _ in range(2):
+        assert deliver(url, fake_stripe, paid).status_code == 200
+    [ref] = refs(ledger)
+    record = ledger.get(ref)
+    assert (record.state, record.reason, record.payment_intent) in {
+        ("failed", DRAFT_EXPIRED, "pi_test_late"), ("refunded", DRAFT_EXPIRED, "pi_test_late")}  # refund: §4
+    assert not has_envelope(ledger, ref) and ledger.get_draft(draft_id) is None
+    assert [(e["from"], e["to"], e["reason"]) for e in ledger.audit(ref) if "to" in e][:2] == [
+        ("", "received", ""), ("received", "failed", DRAFT_EXPIRED)]
+
+
+def test_expired_and_failed_sessions_delete_their_draft(url: str, ledger: Ledger, fake_stripe: FakeStripe) -> None:
+    for kind in ("checkout.session.expired", "checkout.session.async_payment_failed"):
+        draft_id, session_id = paid_session(url)
+        assert deliver(url, fake_stripe, session_event(fake_stripe, session_id, kind, "unpaid")).status_code == 200
+        assert ledger.get_draft(draft_id) is None and ledger.order_of_draft(draft_id) is None
+        assert checkout(url, draft_id).status_code == 404
+    assert nothing_recorded(ledger)
+
+
+def test_webhooks_without_their_secret_are_503(ledger: Ledger, envelope: Envelope, fake_stripe: FakeStripe) -> None:
+    payload = fake_stripe.event("checkout.session.completed", {"id": "cs_1", "client_reference_id": new_draft_id()})
+    with intake(ledger, envelope, StripeSettings()) as base:
+        answer = deliver(base, fake_stripe, payload)
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "Stripe webhooks are not configured: GIFT_STRIPE_WEBHOOK_SECRET not set"
+    assert nothing_recorded(ledger)
+
+
+def test_intake_serve_takes_a_paid_checkout_and_keeps_nothing_of_the_buyer(
+        ledger: Ledger, ledger_location: str, fake_stripe: FakeStripe, tmp_path: Path) -> None:
+    key = Fernet.generate_key()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("GIFT_")}, **stripe_env(fake_stripe),
+           "GIFT_ENVELOPE_KEY": key.decode(), "GIFT_WEBHOOK_SECRET": SECRET, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "builder", "intake", "serve", "--port", "0", "--ledger",
+                             ledger_location], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    log: list[str] = []
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert "intake listening on" in line, line
+        url = line.split()[-1]
+        reader = threading.Thread(target=lambda: log.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
+        reader.start()
+        draft_id, session_id = paid_session(url)
+        paid = session_event(fake_stripe, session_id, "checkout.session.completed")
+        for _ in range(3):
+            assert deliver(url, fake_stripe, paid).status_code == 200
+        late = Draft(id=new_draft_id(), sealed=Envelope(key).seal(order()), created_at=time.time() - 600,
+                     expires_at=time.time() - 1)
+        ledger.save_draft(late)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    reader.join(timeout=10)
+    ref = ledger.order_of_draft(draft_id)
+    assert ref is not None and refs(ledger) == [ref] and ledger.get(ref).state == "queued"
+    said = "".join(log)
+    assert f"session {session_id} draft {draft_id}: order {ref} queued" in said, said
+    everything = [said.encode(), fake_stripe.state.all_bytes(), stored_bytes(ledger, with_envelopes=False)]
+    for value in [*PRIVATE, BUYER["name"], CUSTOMER["phone"], "Larkspur"]:
+        for data in everything:
+            assert value.encode() not in data, value
+
+    # gift reconcile deletes the expired draft (and its envelope), one line with its id
+    swept = subprocess.run([sys.executable, "-m", "builder", "gift", "reconcile", "--ledger", ledger_location,
+                            "--out", str(tmp_path / "site")], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=120, check=False)
+    assert swept.returncode == 0, swept.stderr
+    assert f"{late.id}: expired draft deleted with its envelope" in swept.stdout.splitlines()
+    assert ledger.get_draft(late.id) is None
+    assert json.dumps(CUSTOMER["email"])[1:-1] not in swept.stdout + swept.stderr
