@@ -144,7 +144,15 @@ class SignatureError(GiftboardError):
 
 
 class PaymentError(GiftboardError):
-    """Stripe refused or could not be reached: one line with Stripe's error type and code, nothing private."""
+    """Stripe refused or could not be reached: one line with Stripe's error type and code, nothing private.
+
+    `category` is what a ledger may keep and ops may show (`type` or `type/code`, e.g. `api_error` or
+    `invalid_request_error/charge_already_refunded`); `code` is Stripe's error code alone ("" without one)."""
+
+    def __init__(self, message: str, *, category: str = "", code: str = "") -> None:
+        self.category = category or "payment_error"
+        self.code = code
+        super().__init__(message)
 
 
 class BodyTooLarge(GiftboardError):

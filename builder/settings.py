@@ -74,6 +74,17 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default
     return value
 
 
+def _hours_or_off(env: Mapping[str, str], name: str, default_h: float) -> float | None:
+    """A number of hours (0 or more) as seconds, or None for `off`; unset or blank means `default_h`."""
+    raw = env.get(name, "").strip()
+    if raw.lower() == "off":
+        return None
+    try:
+        return number(env, name, default_h, minimum=0.0) * 3600.0
+    except ConfigError:
+        raise ConfigError(f"{name} must be a number of hours (0 or more) or off, got {raw!r}") from None
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     """Set to anything but '', '0' or 'false' (any case)."""
     return env.get(name, "").strip().lower() not in _FALSE
@@ -100,6 +111,9 @@ class JobSettings:
     workers_per_run: int = 10  # GIFT_WORKERS_PER_RUN: the K of `gift work --workers K` in generate.yml
     dispatch_interval_s: float = 1.0  # GIFT_DISPATCH_INTERVAL_S: between two dispatches of one cycle
     draft_ttl_s: float = 86400.0  # GIFT_DRAFT_TTL_S: an unpaid draft (and its envelope) is deleted after this
+    # GIFT_REFUND_FAILED_AFTER_H (hours, default 24; `off`: None): a paid order that stayed failed this long is
+    # refunded by `gift reconcile` (one whose draft had expired is refunded at once whatever this says)
+    refund_failed_after_s: float | None = 86400.0
 
     def with_lease(self, lease_s: float | None) -> JobSettings:
         return self if lease_s is None else replace(self, lease_s=lease_s)
@@ -243,6 +257,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         workers_per_run=int(number(env, "GIFT_WORKERS_PER_RUN", 10, minimum=1, integer=True)),
         dispatch_interval_s=number(env, "GIFT_DISPATCH_INTERVAL_S", 1.0, minimum=0.0),
         draft_ttl_s=number(env, "GIFT_DRAFT_TTL_S", 86400.0, above=0.0),
+        refund_failed_after_s=_hours_or_off(env, "GIFT_REFUND_FAILED_AFTER_H", 24.0),
     )
     github = GitHubEnv(
         api_url=github_api_url,

@@ -23,11 +23,12 @@ from builder.gifts.contracts import PublishedGift
 from builder.gifts.precheck import Precheck, precheck
 from builder.jobs.accept import accept_order
 from builder.jobs.drafts import create_draft
-from builder.jobs.ledger import JobRecord, is_database_url
+from builder.jobs.ledger import JobRecord, Ledger, is_database_url
 from builder.jobs.pool import CycleReport, dispatch_cycle
 from builder.jobs.reconcile import ReconcileReport, reconcile, release_run, release_run_leases
+from builder.jobs.refunds import SUPPORT, RefundOutcome, check_refundable, due_refunds, refund_order, run_due_refunds
 from builder.jobs.runtime import runtime
-from builder.jobs.settings import ledger_location
+from builder.jobs.settings import JobSettings, ledger_location
 from builder.jobs.states import State
 from builder.jobs.support import list_view, status_view, summary, support_retry, takedown
 from builder.jobs.worker import JobContext, Worker, WorkSummary, run_owner_prefix
@@ -66,7 +67,7 @@ class GiftService:
         if not is_database_url(location) and not (Path(location) / "orders").is_dir():
             raise JobError(f"{location}: no ledger here (pass --ledger DIR or URL)")
         with runtime(location, self.settings) as rt:
-            return summarise_ledger(rt.ledger)
+            return summarise_ledger(rt.ledger, refund_failed_after_s=rt.settings.refund_failed_after_s)
 
     def submit(self, raw: bytes) -> Submission:
         """Validate and record an order (OrderError lists the bad fields); dispatch it on the production queue."""
@@ -153,7 +154,33 @@ class GiftService:
         """Expired leases and due retries back to the queue; re-dispatch on the production queue; remove what
         killed writers left in the ledger and under `out_dir/gifts/`."""
         with runtime(self.ledger_dir, self.settings) as rt:
-            return reconcile(rt.ledger, rt.settings, dispatcher=rt.dispatcher(), out_dir=out_dir)
+            report = reconcile(rt.ledger, rt.settings, dispatcher=rt.dispatcher(), out_dir=out_dir)
+            report.actions += self._due_refunds(rt.ledger, rt.settings)
+            return report
+
+    def _due_refunds(self, ledger: Ledger, settings: JobSettings) -> list[str]:
+        """The automatic refund policy's calls (builder/jobs/refunds.py), one line each; the Stripe library is
+        imported only when a refund is due (it is slow to import)."""
+        due = due_refunds(ledger, settings, ledger.clock())
+        if not due:
+            return []
+        from builder.jobs.stripe_checkout import stripe_client
+
+        client = stripe_client(self.settings.stripe) if self.settings.stripe.secret_key else None
+        return run_due_refunds(ledger, settings, client, due)
+
+    def refund(self, ref: str) -> RefundOutcome:
+        """Support: refund a failed or held order's Stripe payment now (once: an already refunded order answers its
+        refund id and nothing is sent). JobError when it cannot be refunded, PaymentError without a Stripe key."""
+        from builder.jobs.stripe_checkout import stripe_client
+
+        with runtime(self.ledger_dir, self.settings) as rt:
+            record = rt.ledger.get(ref)
+            if record.state == State.REFUNDED:
+                return RefundOutcome(ref, refund_id=record.refund_id)
+            check_refundable(record)  # say what is wrong with the order before what is missing in the settings
+            client = stripe_client(self.settings.stripe)
+            return refund_order(rt.ledger, client, ref, reason=SUPPORT, settings=rt.settings)
 
     def status_of_dispatchers(self) -> dict[str, dict[str, Any]]:
         with runtime(self.ledger_dir, self.settings) as rt:

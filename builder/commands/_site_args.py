@@ -42,6 +42,7 @@ def options_from(args: argparse.Namespace, *, incremental: bool = True) -> Build
         fallback_base_url=args.settings.site_base_url or None,
         github=args.settings.github,
         ledger=args.ledger,
+        refund_failed_after_s=args.settings.jobs.refund_failed_after_s,
         benchmarks=args.benchmarks,
         search=not args.no_search,
         incremental=incremental and not getattr(args, "no_cache", False),

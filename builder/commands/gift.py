@@ -192,6 +192,17 @@ def retry(args: argparse.Namespace) -> int:
     return 0
 
 
+def refund_cmd(args: argparse.Namespace) -> int:
+    """`gift refund REF`: the refund id on one line, or one line saying what failed (exit 1)."""
+    outcome = _service(args).refund(args.ref)
+    if outcome.refunded:
+        print(f"{outcome.ref}: " + ("refunded" if outcome.made else "already refunded") + f" ({outcome.refund_id})")
+        return 0
+    print(f"error: {outcome.ref}: {outcome.message}; recorded (attempt {outcome.attempts}), `gift reconcile` "
+          "retries it", file=sys.stderr)
+    return 1
+
+
 def takedown_cmd(args: argparse.Namespace) -> int:
     record = _service(args).takedown(args.ref, args.out)
     print(f"{record.ref}: taken down; the page now says the gift was removed")
@@ -275,6 +286,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("ref")
     _ledger_flag(p)
     p.set_defaults(run=retry)
+
+    p = verbs.add_parser("refund", help="support: refund a failed or held order's Stripe payment (once)")
+    p.add_argument("ref")
+    _ledger_flag(p)
+    p.set_defaults(run=refund_cmd)
 
     p = verbs.add_parser("takedown", help="remove a published gift, leaving a 'removed' page")
     p.add_argument("ref")

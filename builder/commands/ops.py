@@ -49,6 +49,9 @@ def render_text(summary: OpsSummary) -> str:
             errors = ", ".join(f"{reason} {n}" for reason, n in p.errors.items()) or "no errors"
             lines.append(f"  {p.stage:<7} {p.provider:<18} calls {p.calls:<4} failed {p.failure_rate:6.1%}  "
                          f"p50 {duration(p.latency.p50):>8}  p95 {duration(p.latency.p95):>8}  ({errors})")
+    lines.append(f"refunds: refunded {summary.by_state.get('refunded', 0)}, "
+                 f"{summary.refunds_last_24h} in the last 24 h, {summary.refunds_pending} pending (due by policy), "
+                 f"{summary.refunds_failing} failing")
     if summary.failures_by_reason:
         lines.append("failed attempts: " + ", ".join(f"{r} {n}" for r, n in summary.failures_by_reason.items()))
     if summary.attention:

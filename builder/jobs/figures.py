@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from builder.jobs.states import CORRUPT, NEEDS_ATTENTION, STORAGE_FULL, State
+from builder.jobs.states import CORRUPT, NEEDS_ATTENTION, REFUNDABLE, STORAGE_FULL, State
 
 if TYPE_CHECKING:
     from builder.jobs.ledger import JobRecord
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 STAGES = ("lyrics", "audio", "cover")
 FAILURE_TARGETS = {State.RETRY_WAIT.value, State.FAILED.value, State.HELD.value}
 HOURS_SHOWN = 24
+REFUNDS_WINDOW_S = 86400.0  # "refunds made in the last 24 h"
+REFUND_FAILED = "refund_failed"  # an attention item's reason prefix: `refund_failed:<Stripe type/code>`
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -83,6 +85,9 @@ class LedgerFigures:
     end_to_end: Distribution = field(default_factory=lambda: Distribution.of([]))
     published_per_hour: list[tuple[str, int]] = field(default_factory=list)
     attempts_total: int = 0
+    refunds_last_24h: int = 0  # orders that became refunded in the last 24 hours
+    refunds_failing: int = 0  # paid failed or held orders whose last refund call failed (retried by reconcile)
+    refunds_pending: int = 0  # orders `gift reconcile` would refund now (set by the ops summary: it needs the policy)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -101,6 +106,15 @@ def needs_attention(record: JobRecord, now: float) -> bool:
     )
 
 
+def attention_item(ref: str, state: str, reason: str, last_error: str, attempts: int, age_s: float,
+                   refund_attempts: int = 0, refund_error: str = "") -> AttentionItem:
+    """One attention line; an order whose refund is failing shows that (its category and the refund calls so
+    far) in place of why it failed or was held."""
+    if refund_attempts and state in REFUNDABLE:
+        return AttentionItem(ref, state, f"{REFUND_FAILED}:{refund_error or 'unknown'}", refund_attempts, age_s)
+    return AttentionItem(ref, state, reason or last_error or "unknown", attempts, age_s)
+
+
 def figures_from(records: list[JobRecord], audits: Mapping[str, list[dict[str, Any]]], now: float,
                  corrupt: Mapping[str, float] | None = None) -> LedgerFigures:
     """The whole ops summary from records and their audit lines (pure: no I/O, no clock), as the folder ledger
@@ -112,7 +126,8 @@ def figures_from(records: list[JobRecord], audits: Mapping[str, list[dict[str, A
     summary.by_state = dict(sorted(states.items()))
     summary.attention = sorted(
         [
-            *(AttentionItem(r.ref, r.state, r.reason or r.last_error or "unknown", r.attempts, age(r, now))
+            *(attention_item(r.ref, r.state, r.reason, r.last_error, r.attempts, age(r, now), r.refund_attempts,
+                             r.refund_error)
               for r in records if needs_attention(r, now)),
             *(AttentionItem(ref, CORRUPT, "corrupt_record", 0, max(0.0, now - modified))
               for ref, modified in corrupt.items()),
@@ -122,6 +137,7 @@ def figures_from(records: list[JobRecord], audits: Mapping[str, list[dict[str, A
     summary.attempts_per_order = dict(sorted(Counter(r.attempts for r in records).items()))
     summary.retries = sum(max(0, r.attempts - 1) for r in records)
     summary.attempts_total = sum(r.attempts for r in records)
+    summary.refunds_failing = sum(1 for r in records if r.state in REFUNDABLE and r.refund_attempts > 0)
 
     queue_waits: list[float] = []
     end_to_end: list[float] = []
@@ -145,6 +161,8 @@ def figures_from(records: list[JobRecord], audits: Mapping[str, list[dict[str, A
                     calls[(str(stage), str(provider))] += 1
                     if "provider_s" in timings:
                         latencies[(str(stage), str(provider))].append(float(timings["provider_s"]))
+            if target == State.REFUNDED.value and float(entry.get("t", 0.0)) >= now - REFUNDS_WINDOW_S:
+                summary.refunds_last_24h += 1
             if target == State.PUBLISHED.value:
                 if "end_to_end_s" in timings:
                     end_to_end.append(float(timings["end_to_end_s"]))

@@ -173,6 +173,11 @@ class FolderLedger:
         """Every order: the folder has no index, so recovery reads each record (the database does not)."""
         return self.refs()
 
+    def refund_candidates(self, now: float, failed_before: float | None) -> list[str]:
+        """Paid orders to refund now (`JobRecord.refund_due`), oldest first: read from every record."""
+        due = [record for record in self.records() if record.refund_due(now, failed_before)]
+        return [record.ref for record in sorted(due, key=lambda record: (record.state_since, record.ref))]
+
     def figures(self, now: float) -> LedgerFigures:
         records = self.records()
         audits = {record.ref: self.audit(record.ref) for record in records}

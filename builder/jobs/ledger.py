@@ -31,6 +31,8 @@ The protocol (every method may raise `LedgerUnavailable` when the database canno
 - `count_due(now)`: how many orders are due now (progress bars, `--until-idle`).
 - `reconcile_candidates(now, include_queued)`: refs that recovery may need to touch (received, expired
   leases, due retries, final orders that still hold an envelope; queued ones too when re-dispatching).
+- `refund_candidates(now, failed_before)`: refs of the orders `JobRecord.refund_due` says to refund now, oldest
+  first (the database reads its `orders_refundable` index; the folder reads every record).
 - `sweep(now)`: remove what killed writers left behind (the folder's orphaned temporary files; a database
   has none); one line per removal.
 - `figures(now)`: the support-safe aggregates the ops summary shows (computed by the database where there
@@ -59,7 +61,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from builder.errors import JobError
-from builder.jobs.states import State
+from builder.jobs.states import DRAFT_EXPIRED, REFUNDABLE, State
 
 if TYPE_CHECKING:
     from builder.jobs.figures import LedgerFigures
@@ -125,6 +127,18 @@ class JobRecord:
         if self.state == State.RUNNING:
             return self.lease_expires_at
         return None
+
+    def refund_due(self, now: float, failed_before: float | None) -> bool:
+        """Whether `gift reconcile` should refund this order now (builder/jobs/refunds.py): a paid order in failed
+        or held whose last refund call failed and whose retry is due, or a paid failed order whose draft had
+        expired, or that has been failed since `failed_before` (None: that policy is off)."""
+        if self.state not in REFUNDABLE or not self.payment_intent or self.refund_next_at > now:
+            return False
+        if self.refund_attempts:
+            return True
+        if self.state != State.FAILED:
+            return False  # a held order is support's call (`gift refund REF`)
+        return self.reason == DRAFT_EXPIRED or (failed_before is not None and self.state_since <= failed_before)
 
     def to_json(self) -> bytes:
         return (json.dumps(asdict(self), sort_keys=True, indent=1) + "\n").encode()
@@ -312,6 +326,8 @@ class Ledger(Protocol):
     def count_due(self, now: float) -> int: ...
 
     def reconcile_candidates(self, now: float, include_queued: bool) -> list[str]: ...
+
+    def refund_candidates(self, now: float, failed_before: float | None) -> list[str]: ...
 
     def sweep(self, now: float) -> list[str]: ...
 

@@ -29,11 +29,12 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from builder.errors import EnvelopeError, IdempotencyConflict, JobError, LeaseLost, LedgerSchemaError, LedgerUnavailable
 from builder.jobs.figures import (
+    REFUNDS_WINDOW_S,
     STAGES,
-    AttentionItem,
     Distribution,
     LedgerFigures,
     ProviderStats,
+    attention_item,
     hourly_series,
     with_dispatchers,
 )
@@ -434,6 +435,16 @@ class PostgresLedger:
         )
         return [str(row["ref"]) for row in rows]
 
+    def refund_candidates(self, now: float, failed_before: float | None) -> list[str]:
+        """`JobRecord.refund_due` as one query on the orders_refundable index (paid orders in failed or held)."""
+        rows = self._read(
+            "SELECT ref FROM orders WHERE state IN ('failed', 'held') AND payment_intent <> '' "
+            "AND refund_next_at <= %s AND (refund_attempts > 0 OR (state = 'failed' "
+            "AND (reason = %s OR state_since <= %s))) ORDER BY state_since, ref",
+            (now, DRAFT_EXPIRED, float("-inf") if failed_before is None else failed_before),
+        )
+        return [str(row["ref"]) for row in rows]
+
     def sweep(self, now: float) -> list[str]:
         """A transaction leaves nothing behind when its writer dies: nothing to sweep."""
         return []
@@ -501,9 +512,10 @@ def _figures(ledger: PostgresLedger, now: float) -> LedgerFigures:
     attempts_rows = read("SELECT attempts, count(*) AS n FROM orders GROUP BY attempts ORDER BY attempts")
     attention_states = tuple(str(s) for s in NEEDS_ATTENTION)
     attention = [
-        AttentionItem(str(r["ref"]), str(r["state"]), str(r["reason"] or r["last_error"] or "unknown"),
-                      int(r["attempts"]), max(0.0, now - float(r["state_since"])))
-        for r in read("SELECT ref, state, reason, last_error, attempts, state_since FROM orders "
+        attention_item(str(r["ref"]), str(r["state"]), str(r["reason"]), str(r["last_error"]), int(r["attempts"]),
+                       max(0.0, now - float(r["state_since"])), int(r["refund_attempts"]), str(r["refund_error"]))
+        for r in read("SELECT ref, state, reason, last_error, attempts, state_since, refund_attempts, refund_error "
+                      "FROM orders "
                       "WHERE state = ANY(%s) OR (state = 'running' AND lease_until <= %s) "
                       "OR (state = 'retry_wait' AND reason = %s) ORDER BY state_since, ref",
                       (list(attention_states), now, STORAGE_FULL))
@@ -531,7 +543,11 @@ def _figures(ledger: PostgresLedger, now: float) -> LedgerFigures:
     hours = read("SELECT floor(t / 3600)::bigint AS hour, count(*) AS n FROM audit "
                  "WHERE to_state = 'published' AND t >= %s GROUP BY 1", (this_hour - 23 * 3600,))
     total = read("SELECT count(*) AS orders, coalesce(sum(attempts), 0) AS attempts, "
-                 "coalesce(sum(greatest(attempts - 1, 0)), 0) AS retries FROM orders")[0]
+                 "coalesce(sum(greatest(attempts - 1, 0)), 0) AS retries, "
+                 "count(*) FILTER (WHERE state IN ('failed', 'held') AND refund_attempts > 0) AS refunds_failing "
+                 "FROM orders")[0]
+    refunded = read("SELECT count(*) AS n FROM audit WHERE to_state = 'refunded' AND t >= %s",
+                    (now - REFUNDS_WINDOW_S,))[0]
 
     provider_errors: dict[tuple[str, str], dict[str, int]] = {}
     for r in sorted(errors, key=lambda r: (str(r["reason"]))):
@@ -558,5 +574,7 @@ def _figures(ledger: PostgresLedger, now: float) -> LedgerFigures:
         end_to_end=_distribution(e2e),
         published_per_hour=hourly_series(Counter(published_hours), now),
         attempts_total=int(total["attempts"]),
+        refunds_last_24h=int(refunded["n"]),
+        refunds_failing=int(total["refunds_failing"]),
     )
 

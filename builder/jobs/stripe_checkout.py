@@ -9,6 +9,7 @@ a second session or a second refund.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import stripe
@@ -17,6 +18,8 @@ from builder.errors import PaymentError, SignatureError
 from builder.settings import StripeSettings
 
 NETWORK_RETRIES = 2
+ALREADY_REFUNDED = "charge_already_refunded"
+LIVE_REFUND_STATUSES = ("succeeded", "pending", "requires_action")  # a refund that is (or will be) money back
 
 
 @dataclass(frozen=True)
@@ -47,10 +50,12 @@ def refund_idempotency_key(ref: str) -> str:
 def _failure(action: str, error: stripe.StripeError) -> PaymentError:
     detail = getattr(error, "error", None)
     kind = getattr(detail, "type", None) or type(error).__name__
-    code = getattr(detail, "code", None)
+    code = getattr(detail, "code", None) or error.code
     status = error.http_status
     said = f"{kind}" + (f" ({code})" if code else "") + (f", HTTP {status}" if status else "")
-    return PaymentError(f"Stripe refused to {action}: {said}")
+    category = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", str(kind)).lower()
+    return PaymentError(f"Stripe refused to {action}: {said}", category=category + (f"/{code}" if code else ""),
+                        code=str(code or ""))
 
 
 def create_checkout_session(client: stripe.StripeClient, *, draft_id: str, price: str, success_url: str,
@@ -85,6 +90,34 @@ def create_refund(client: stripe.StripeClient, *, payment_intent: str, ref: str)
     except stripe.StripeError as error:
         raise _failure("refund", error) from None
     return str(refund.id)
+
+
+def existing_refund(client: stripe.StripeClient, *, payment_intent: str, ref: str) -> str | None:
+    """The id of a refund Stripe already holds for `payment_intent` (ours, keyed by `ref`, first; else any that is
+    not failed or canceled), or None."""
+    try:
+        listed = client.v1.refunds.list({"payment_intent": payment_intent, "limit": 100})
+    except stripe.StripeError as error:
+        raise _failure("list refunds", error) from None
+    live = [refund for refund in listed.data if refund.status in LIVE_REFUND_STATUSES]
+    ours = [refund for refund in live if refund.metadata and refund.metadata.to_dict().get("order") == ref]
+    found = (ours or live)[:1]
+    return str(found[0].id) if found else None
+
+
+def refund_payment(client: stripe.StripeClient, *, payment_intent: str, ref: str) -> str:
+    """Refund order `ref` once: `create_refund` under its order's idempotency key (a retry, or a run after a crash,
+    gets the same refund back from Stripe); when Stripe says the charge was already refunded (our key outlived its
+    24 h window, or someone refunded it in the Dashboard), the refund it already has."""
+    try:
+        return create_refund(client, payment_intent=payment_intent, ref=ref)
+    except PaymentError as error:
+        if error.code != ALREADY_REFUNDED:
+            raise
+        found = existing_refund(client, payment_intent=payment_intent, ref=ref)
+        if found is None:
+            raise
+        return found
 
 
 def verify_event(payload: bytes, signature_header: str | None, settings: StripeSettings) -> stripe.Event:

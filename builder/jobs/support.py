@@ -75,8 +75,11 @@ def support_retry(ledger: Ledger, ref: str) -> JobRecord:
         if not order.has_envelope():
             raise JobError(f"{ref}: its envelope is gone, so it cannot be generated again")
         now = ledger.clock()
+        # a refund that was failing is abandoned with it: the order is to be delivered, not refunded (if it fails
+        # again, the refund policy counts its hours from then)
         return order.transition(
             State.QUEUED, reason="support_retry", queued_at=now, next_attempt_at=0.0, budget_from=record.attempts,
+            refund_attempts=0, refund_error="", refund_next_at=0.0,
         )
 
 

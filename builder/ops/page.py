@@ -36,7 +36,7 @@ def ops_outputs(site: Site) -> list[Rendered]:
     if has_ledger and ledger_dir is not None:
         ledger = open_ledger(ledger_dir)
         try:
-            summary = summarise_ledger(ledger)
+            summary = summarise_ledger(ledger, refund_failed_after_s=site.options.refund_failed_after_s)
         finally:
             ledger.close()
     else:

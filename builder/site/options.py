@@ -28,6 +28,7 @@ class BuildOptions:
     ledger: Path | str | None = None  # the gift ledger the ops page reports on: a folder or a postgresql:// URL
     today: date | None = None  # the date gates are overdue against (default: today in UTC)
     github: GitHubEnv = field(default_factory=GitHubEnv)  # reading GitHub (token, API URL) when not --offline
+    refund_failed_after_s: float | None = 86400.0  # GIFT_REFUND_FAILED_AFTER_H: the ops page's "refunds pending"
 
     @property
     def template_overrides(self) -> Path | None:

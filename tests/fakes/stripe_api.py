@@ -7,6 +7,11 @@ same parameters replays the first answer; with other parameters it is a 400 `ide
 is recorded with its raw bytes (request line, headers, body) so tests can search them for private input.
 `fail_next(status, type, code)` makes the next POST fail before anything is created; `sign(payload)` signs a
 webhook body the way Stripe does (`t=…,v1=HMAC-SHA256(secret, "t.payload")`).
+
+Refunds as Stripe keeps them: GET /v1/refunds?payment_intent=… lists them (newest first), and a second refund
+of a fully refunded PaymentIntent under another key is a 400 `charge_already_refunded`. `forget_keys()` is
+Stripe's 24 h idempotency window passing; `delay_next(seconds)` makes the next POST take effect at once but
+answer only after `seconds` (a client killed in between never hears about what was made).
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ class StripeState:
     refunds: dict[str, dict] = field(default_factory=dict)
     replays: dict[str, tuple[str, str, int, bytes]] = field(default_factory=dict)  # key → (path, body, status, answer)
     failures: list[tuple[int, str, str]] = field(default_factory=list)
+    delays: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -85,8 +91,15 @@ class _Handler(QuietHandler):
             self._record(b"")
             if not self._authorised():
                 return self._answer(*_error(401, "invalid_request_error", "api_key_invalid", "Invalid API Key"))
+            path, _, query = self.path.partition("?")
+            if path == "/v1/refunds":
+                wanted = dict(parse_qsl(query)).get("payment_intent")
+                found = [r for r in state.refunds.values() if wanted is None or r["payment_intent"] == wanted]
+                listing = {"object": "list", "url": "/v1/refunds", "has_more": False,
+                           "data": sorted(found, key=lambda r: r["id"], reverse=True)}
+                return self._answer(200, json.dumps(listing).encode())
             prefix = "/v1/checkout/sessions/"
-            session = state.sessions.get(self.path.removeprefix(prefix)) if self.path.startswith(prefix) else None
+            session = state.sessions.get(path.removeprefix(prefix)) if path.startswith(prefix) else None
         if session is None:
             return self._answer(*_error(404, "invalid_request_error", "resource_missing", "No such object"))
         self._answer(200, json.dumps(session).encode())
@@ -112,6 +125,9 @@ class _Handler(QuietHandler):
             status, answer = self._create(request)
             if key and status < 500:
                 state.replays[key] = (self.path, body.decode(), status, answer)
+            delay = state.delays.pop(0) if state.delays else 0.0
+        if delay:
+            time.sleep(delay)
         self._answer(status, answer)
 
     def _authorised(self) -> bool:
@@ -143,6 +159,10 @@ class _Handler(QuietHandler):
         if self.path == "/v1/refunds":
             if not params.get("payment_intent") and not params.get("charge"):
                 return _error(400, "invalid_request_error", "parameter_missing", "Missing payment_intent")
+            if any(r["payment_intent"] == params.get("payment_intent") and r["status"] == "succeeded"
+                   for r in state.refunds.values()):
+                return _error(400, "invalid_request_error", "charge_already_refunded",
+                              "Charge has already been refunded.")
             refund_id = f"re_fake{next(state.ids):06d}"
             refund = {
                 "id": refund_id, "object": "refund", "amount": 2900, "currency": "eur", "status": "succeeded",
@@ -168,6 +188,17 @@ class FakeStripe(LoopbackServer):
 
     def fail_next(self, status: int, kind: str = "api_error", code: str = "") -> None:
         self.state.failures.append((status, kind, code))
+
+    def delay_next(self, seconds: float) -> None:
+        self.state.delays.append(seconds)
+
+    def forget_keys(self) -> None:
+        """Stripe keeps idempotency keys for 24 hours: after that a key is new again."""
+        with self.state.lock:
+            self.state.replays.clear()
+
+    def post_count(self, path: str) -> int:
+        return sum(1 for r in self.state.requests if r.method == "POST" and r.path == path)
 
     def event(self, kind: str, obj: dict, *, event_id: str | None = None) -> bytes:
         """A webhook body shaped like a Stripe Event wrapping `obj`."""
