@@ -33,6 +33,9 @@ from tests.fakes.stripe_api import SECRET_KEY, FakeStripe
 from tests.gift_orders import BASE, order_json
 from tests.support.ledgers import has_envelope
 from tests.support.postgres import Cluster
+from tests.test_drafts import PRIVATE as DRAFT_PRIVATE
+from tests.test_drafts import STORY
+from tests.test_stripe_webhook import CUSTOMER
 
 ROOT = Path(__file__).resolve().parents[1]
 PRIVATE = [BASE["buyer"]["name"], BASE["buyer"]["email"], BASE["recipient"]["full_name"], "Baker Street",
@@ -113,10 +116,10 @@ def refund_posts(fake: FakeStripe) -> list[str]:
     return [r.idempotency_key or "" for r in fake.state.requests if r.method == "POST" and r.path == "/v1/refunds"]
 
 
-def assert_nothing_private_sent(fake: FakeStripe) -> None:
+def assert_nothing_private_sent(fake: FakeStripe, *more: str) -> None:
     sent = fake.state.all_bytes()
     assert sent  # something was sent, and it is only ids
-    for value in [*PRIVATE, BASE["idempotency_key"]]:
+    for value in [*PRIVATE, BASE["idempotency_key"], *more]:
         assert value.encode() not in sent, value
 
 
@@ -144,7 +147,8 @@ def test_support_refunds_a_failed_order_once_under_a_retried_call(env: dict[str,
     assert again.returncode == 0 and again.stdout == f"{ref}: already refunded ({refund_id})\n"
     assert len(refund_posts(fake_stripe)) == 2  # nothing more was sent
     status = cli(env, "gift", "status", ref)
-    assert f"{ref}: refunded" in status.stdout and "(support_refund)" in status.stdout
+    assert f"{ref}: refunded" in status.stdout and f"refund: {refund_id}\n" in status.stdout
+    assert f"failed → refunded (support_refund) refund {refund_id}\n" in status.stdout
     assert_nothing_private_sent(fake_stripe)
 
 
@@ -189,6 +193,8 @@ def test_a_failing_refund_is_recorded_shown_on_ops_and_retried(env: dict[str, st
     assert (record.state, record.refund_attempts, record.refund_error) == ("failed", 1, "api_error")
     assert 0 < record.refund_next_at <= time.time()  # due at once: GIFT_RETRY_BASE_S=0
     assert [e["reason"] for e in ledger.audit(ref) if e.get("event") == "refund_failed"] == ["api_error"]
+    status = json.loads(cli(env, "gift", "status", ref, "--json").stdout)
+    assert status["refund_failing"]["error"] == "api_error" and status["refund_failing"]["attempts"] == 1
 
     summary = json.loads(cli(env, "ops", "summary", "--json").stdout)
     assert summary["refunds_failing"] == 1 and summary["refunds_last_24h"] == 0
@@ -210,7 +216,8 @@ def test_a_failing_refund_is_recorded_shown_on_ops_and_retried(env: dict[str, st
     assert (summary["by_state"]["refunded"], summary["refunds_last_24h"], summary["refunds_failing"],
             summary["refunds_pending"], summary["attention"]) == (1, 1, 0, 0, [])
     assert len(set(refund_posts(fake_stripe))) == 1
-    assert_nothing_private_sent(fake_stripe)
+    assert_nothing_private_sent(fake_stripe, *DRAFT_PRIVATE, STORY, CUSTOMER["phone"], CUSTOMER["email"],
+                                CUSTOMER["address"]["line1"])
 
 
 def test_the_automatic_policy_honours_its_hours_and_off(env: dict[str, str], ledger: Ledger, ledger_location: str,
@@ -333,3 +340,48 @@ def test_the_database_refund_figures_are_the_folder_figures_of_the_same_orders(
             "refund_failed:invalid_request_error/charge_disputed"]
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("stripe_down", [False, True], ids=["refunded-at-once", "refunded-by-reconcile"])
+def test_a_session_paid_after_its_draft_expired_is_refunded_once(
+        stripe_down: bool, env: dict[str, str], ledger: Ledger, envelope: Envelope, fake_stripe: FakeStripe,
+        tmp_path: Path) -> None:
+    """Through the intake's real HTTP: the webhook records the failed/draft_expired order and refunds it after
+    its answer; when Stripe is down then, the failure is recorded and `gift reconcile` makes the refund."""
+    from builder.jobs.intake import create_app
+    from builder.jobs.ledger import Draft
+    from builder.jobs.settings import JobSettings
+    from builder.settings import load_settings
+    from tests.fakes.intake_server import running
+    from tests.test_checkout import SECRET, stripe_env
+    from tests.test_stripe_webhook import deliver, paid_session, session_event
+
+    jobs = JobSettings(webhook_secret=SECRET, retry_base_s=0.0)  # a failed refund call is due again at once
+    with running(create_app(ledger, envelope, jobs, stripe=load_settings(stripe_env(fake_stripe)).stripe)) as url:
+        draft_id, session_id = paid_session(url)
+        draft = ledger.get_draft(draft_id)
+        assert draft is not None
+        ledger.delete_draft(draft_id)  # the same draft, past its expiry
+        ledger.save_draft(Draft(id=draft_id, sealed=draft.sealed, created_at=draft.created_at - 7200,
+                                expires_at=time.time() - 1))
+        if stripe_down:
+            for _ in range(3):
+                fake_stripe.fail_next(503, "api_error")
+        paid = session_event(fake_stripe, session_id, "checkout.session.completed", payment_intent="pi_test_late")
+        for _ in range(2):
+            assert deliver(url, fake_stripe, paid).status_code == 200
+        [ref] = [record.ref for record in ledger.records()]
+        _wait_for(lambda: ledger.get(ref).state == "refunded" or ledger.get(ref).refund_attempts > 0)
+    if stripe_down:
+        record = ledger.get(ref)
+        assert (record.state, record.refund_error, record.refund_attempts) == ("failed", "api_error", 1)
+        assert not fake_stripe.state.refunds
+        done = cli(env, "gift", "reconcile", "--out", str(tmp_path / "site"), GIFT_REFUND_FAILED_AFTER_H="off")
+        assert done.returncode == 0, done.stderr
+    [refund_id] = fake_stripe.state.refunds
+    assert fake_stripe.state.refunds[refund_id]["payment_intent"] == "pi_test_late"
+    assert_refunded(ledger, ref, refund_id)
+    assert ledger.get(ref).reason == DRAFT_EXPIRED
+    assert len(set(refund_posts(fake_stripe))) == 1
+    assert_nothing_private_sent(fake_stripe, *DRAFT_PRIVATE, STORY, CUSTOMER["phone"], CUSTOMER["email"],
+                                CUSTOMER["address"]["line1"])

@@ -130,11 +130,17 @@ def status(args: argparse.Namespace) -> int:
         print(f"url: {view['url']}")
     if "next_attempt_at" in view:
         print(f"next attempt: {view['next_attempt_at']}")
+    if "refund_id" in view:
+        print(f"refund: {view['refund_id']}")
+    if "refund_failing" in view:
+        failing = view["refund_failing"]
+        print(f"refund failing: {failing['error']} after {failing['attempts']} call(s); next try {failing['next_at']}")
     if view["timings"]:
         print("timings: " + ", ".join(f"{name} {value:.3f}" for name, value in sorted(view["timings"].items())))
     for entry in view["history"]:
         what = f"{entry['from'] or '∅'} → {entry['to']}" if "to" in entry else entry.get("event", "")
         extra = f" ({entry['reason']})" if entry.get("reason") else ""
+        extra += f" refund {entry['refund_id']}" if entry.get("refund_id") else ""
         print(f"  {entry['time']}  attempt {entry.get('attempt', 0)}  {what}{extra}")
     return 0
 

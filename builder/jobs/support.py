@@ -10,7 +10,7 @@ from builder.errors import JobError
 from builder.jobs.ledger import JobRecord, Ledger
 from builder.jobs.states import CORRUPT, State
 
-AUDIT_KEYS = ("time", "from", "to", "event", "attempt", "reason", "timings", "run_id")
+AUDIT_KEYS = ("time", "from", "to", "event", "attempt", "reason", "timings", "run_id", "refund_id")
 
 
 def iso(ts: float) -> str:
@@ -39,6 +39,11 @@ def summary(record: JobRecord, base_url: str = "") -> dict[str, Any]:
         view["lease_expires_at"] = iso(record.lease_expires_at)
     if record.run_id:
         view["run_id"] = record.run_id
+    if record.refund_id:
+        view["refund_id"] = record.refund_id
+    elif record.refund_attempts:
+        view["refund_failing"] = {"error": record.refund_error, "attempts": record.refund_attempts,
+                                  "next_at": iso(record.refund_next_at)}
     url = public_url(record, base_url)
     if url:
         view["url"] = url
