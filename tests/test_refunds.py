@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from builder.app.board import board_site
 from builder.cli import main
 from builder.jobs.accept import accept_order
 from builder.jobs.envelope import Envelope
@@ -29,8 +30,11 @@ from builder.jobs.refunds import refund_order
 from builder.jobs.states import DRAFT_EXPIRED, State
 from builder.jobs.stripe_checkout import refund_idempotency_key, stripe_client
 from builder.settings import StripeSettings
+from builder.site.build import BuildOptions
+from tests.board_fixtures import copy_content
 from tests.fakes.stripe_api import SECRET_KEY, FakeStripe
 from tests.gift_orders import BASE, order_json
+from tests.support.html_checks import validate_html5
 from tests.support.ledgers import has_envelope
 from tests.support.postgres import Cluster
 from tests.test_drafts import PRIVATE as DRAFT_PRIVATE
@@ -204,6 +208,17 @@ def test_a_failing_refund_is_recorded_shown_on_ops_and_retried(env: dict[str, st
     assert "refunds: refunded 0, 0 in the last 24 h, 1 pending (due by policy), 1 failing" in text
     assert any(line.split()[:3] == [ref, "failed", "refund_failed:api_error"] and "attempts 1" in line
                for line in text), text
+
+    out = tmp_path / "board-site"
+    board_site(BuildOptions(content=copy_content(tmp_path / "board"), out=out, cache_dir=tmp_path / "cache",
+                            ledger=ledger_location, refund_failed_after_s=None)).build()
+    page = (out / "ops" / "index.html").read_text()
+    assert 'id="ops-refunds"' in page and "refund_failed:api_error" in page and ref in page
+    for label, value in (("Refunded", 0), ("Refunded in the last 24 h", 0), ("Pending (due by policy)", 1),
+                         ("Failing", 1)):
+        assert f"<dt>{label}</dt><dd>{value}</dd>" in page, label
+    if not ledger_location.startswith("postgresql"):
+        assert validate_html5([out / "ops" / "index.html"]) == []
 
     # the retry was due after its backoff (0 s here): reconcile makes it
     retried = cli(env, "gift", "reconcile", "--out", str(tmp_path / "site"))
