@@ -2,7 +2,14 @@
 intake over HTTP (two intake processes on PostgreSQL, one on the folder), every key sent to each intake and
 replayed; three worker processes SIGKILLed at random and restarted; a provider fake on 127.0.0.1 with 20% 5xx
 and random latency; on PostgreSQL one `pg_ctl restart -m immediate` in the middle. In the end: exactly 100
-orders, each published exactly once (one token, one page), every attempt's end in the audit, nothing stuck."""
+orders, each published exactly once (one token, one page), every attempt's end in the audit, nothing stuck.
+
+The same run with orders arriving as Stripe webhooks (`arrival="stripe"`, issue 14): each order is a draft
+(`POST /v1/drafts`), its Checkout Session (`POST /v1/checkout`, the official stripe library against the fake
+Stripe API on 127.0.0.1) and its signed `checkout.session.completed` (half of them a delayed payment:
+completed while unpaid, then `async_payment_succeeded`), every event delivered six times across the intakes
+while workers are killed and the database restarts. In the end: one Checkout Session per draft, one order
+per session, one page per order."""
 
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ from builder.jobs.reconcile import reconcile
 from builder.jobs.settings import load_settings
 from builder.jobs.signature import HEADER, sign
 from tests.fakes.flaky_provider import FlakyProvider
+from tests.fakes.stripe_api import SECRET_KEY, WEBHOOK_SECRET, FakeStripe
 from tests.support.ledgers import stored_bytes
 from tests.test_gift_cli import valid_order
 
@@ -81,17 +89,73 @@ def send(url: str, raw: bytes, key: str) -> str:
         time.sleep(0.1)
 
 
+def post_until(url: str, path: str, raw: bytes, ok: int, headers: dict[str, str] | None = None) -> httpx.Response:
+    """POST until answered `ok`: 503 and connection errors (a database restart) are retried."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            response = httpx.post(f"{url}{path}", content=raw, timeout=30, headers=headers or {
+                HEADER: sign(SECRET, raw), "Content-Type": "application/json"})
+            if response.status_code == ok:
+                return response
+            assert response.status_code == 503, (path, response.status_code, response.text)
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"the intake never answered {ok} to {path}"
+        time.sleep(0.1)
+
+
+class StripeArrivals:
+    """Orders arriving the Stripe way: a draft, its Checkout Session, then its signed events, each delivered
+    many times; the draft and session of an order are made once, by whichever delivery comes first."""
+
+    def __init__(self, fake: FakeStripe, bodies: dict[str, bytes], intakes: list[str]) -> None:
+        self.fake, self.bodies, self.intakes = fake, bodies, intakes
+        self.sessions: dict[str, tuple[str, str, list[bytes]]] = {}  # key → (draft id, session id, events)
+        self._locks = {key: threading.Lock() for key in bodies}
+
+    def prepare(self, key: str) -> tuple[str, str, list[bytes]]:
+        with self._locks[key]:
+            if key not in self.sessions:
+                url = self.intakes[0]
+                draft_id = post_until(url, "/v1/drafts", self.bodies[key], 201).json()["draft_id"]
+                raw = json.dumps({"draft_id": draft_id}).encode()
+                session_id = post_until(self.intakes[-1], "/v1/checkout", raw, 201).json()["session_id"]
+                session = {**self.fake.state.sessions[session_id], "status": "complete",
+                           "payment_intent": f"pi_crash_{key}", "payment_status": "paid",
+                           "customer_details": {"email": "jon@example.org", "name": "Jonathan Example"}}
+                if int(key[-3:]) % 2:  # a delayed payment method: completed unpaid, then succeeded
+                    events = [self.fake.event("checkout.session.completed", {**session, "payment_status": "unpaid"}),
+                              self.fake.event("checkout.session.async_payment_succeeded", session)]
+                else:
+                    events = [self.fake.event("checkout.session.completed", session)]
+                self.sessions[key] = (draft_id, session_id, events)
+            return self.sessions[key]
+
+    def deliver(self, url: str, key: str, n: int) -> None:
+        _, _, events = self.prepare(key)
+        payload = events[n % len(events)]
+        post_until(url, "/v1/stripe/webhook", payload, 200, headers={
+            "Stripe-Signature": self.fake.sign(payload), "Content-Type": "application/json"})
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("arrival", ["signed", "stripe"])
 def test_one_order_per_payment_and_one_page_per_order_through_kills_and_a_database_restart(
-    tmp_path: Path, ledger_location: str, request: pytest.FixtureRequest
+    tmp_path: Path, ledger_location: str, request: pytest.FixtureRequest, arrival: str
 ) -> None:
     location = ledger_location
     database = is_database_url(location)
     rng = random.Random(int(os.environ.get("CRASH_SEED", "9")))
+    fake_stripe = FakeStripe().start() if arrival == "stripe" else None
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("GIFT_")},
            "GIFT_ENVELOPE_KEY": Fernet.generate_key().decode(), "GIFT_WEBHOOK_SECRET": SECRET,
            "GIFT_LEASE_S": "1.5", "GIFT_RETRY_BASE_S": "0.02", "GIFT_RETRY_CAP_S": "0.2",
            "GIFT_MAX_ATTEMPTS": "1000", "PYTHONPATH": str(ROOT)}
+    if fake_stripe is not None:
+        env.update({"GIFT_STRIPE_SECRET_KEY": SECRET_KEY, "GIFT_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                    "GIFT_STRIPE_PRICE": "price_crash", "GIFT_STRIPE_API_BASE": fake_stripe.url,
+                    "GIFT_STRIPE_SUCCESS_URL": "https://gifts.test/thanks", "GIFT_STRIPE_CANCEL_URL": "https://gifts.test/"})
     settings = load_settings(env)
     out_dir = tmp_path / "site"
     provider = FlakyProvider(failure_rate=0.2, max_latency_s=0.3, seed=rng.randrange(1 << 30)).start()
@@ -101,13 +165,17 @@ def test_one_order_per_payment_and_one_page_per_order_through_kills_and_a_databa
     kills = restarts = 0
     try:
         bodies = {f"pay_crash_{n:03d}": json.dumps(valid_order(f"pay_crash_{n:03d}")).encode() for n in range(ORDERS)}
-        sends = [(key, intakes[i % len(intakes)][1]) for key in bodies for i in range(SENDS_PER_KEY)]
+        sends = [(key, intakes[i % len(intakes)][1], i) for key in bodies for i in range(SENDS_PER_KEY)]
         rng.shuffle(sends)
         answers: dict[str, set[str]] = {key: set() for key in bodies}
         lock = threading.Lock()
+        stripe = StripeArrivals(fake_stripe, bodies, [url for _, url in intakes]) if fake_stripe else None
 
-        def deliver(item: tuple[str, str]) -> None:
-            key, url = item
+        def deliver(item: tuple[str, str, int]) -> None:
+            key, url, n = item
+            if stripe is not None:
+                stripe.deliver(url, key, n)
+                return
             ref = send(url, bodies[key], key)
             with lock:
                 answers[key].add(ref)
@@ -129,6 +197,8 @@ def test_one_order_per_payment_and_one_page_per_order_through_kills_and_a_databa
             for future in pending:
                 future.result()
 
+        if stripe is not None:  # the ref each draft was paid as (a webhook's answer carries none)
+            answers = {key: {str(ledger.order_of_draft(draft_id))} for key, (draft_id, _, _) in stripe.sessions.items()}
         # one order per payment: every send of a key got the same ref, and the ledger has exactly 100 orders
         assert all(len(refs) == 1 for refs in answers.values()), answers
         refs = sorted(next(iter(found)) for found in answers.values())
@@ -145,6 +215,8 @@ def test_one_order_per_payment_and_one_page_per_order_through_kills_and_a_databa
                 proc.kill()
             proc.wait(timeout=10)
         provider.shutdown()
+        if fake_stripe is not None:
+            fake_stripe.stop()
 
     try:
         records = ledger.records()
@@ -167,5 +239,14 @@ def test_one_order_per_payment_and_one_page_per_order_through_kills_and_a_databa
         assert provider.failures > 0 and kills == KILL_ROUNDS and restarts == (1 if database else 0)
         assert b"Larkspur" not in stored_bytes(ledger, with_envelopes=False)  # the story stays in envelopes
         assert b"Larkspur" not in stored_bytes(ledger, with_envelopes=True)  # and those are gone once published
+        if stripe is not None:  # one Checkout Session per draft, one order per session, paid as recorded
+            assert len(fake_stripe.state.sessions) == ORDERS  # type: ignore[union-attr]
+            session_of = {}
+            for record in records:
+                [paid] = [e for e in ledger.audit(record.ref) if e.get("paid") == "stripe_checkout"]
+                session_of[record.ref] = paid["session"]
+            assert sorted(session_of.values()) == sorted(session for _, session, _ in stripe.sessions.values())
+            assert {r.payment_intent for r in records} == {f"pi_crash_{key}" for key in bodies}
+            assert b"jon@example.org" not in fake_stripe.state.all_bytes()  # type: ignore[union-attr]
     finally:
         ledger.close()
