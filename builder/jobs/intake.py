@@ -71,6 +71,7 @@ from builder.jobs.drafts import create_draft
 from builder.jobs.envelope import Envelope
 from builder.jobs.ledger import Ledger, is_draft_id
 from builder.jobs.pool import GitHubRuns, dispatch_cycle
+from builder.jobs.refunds import refund_order
 from builder.jobs.settings import JobSettings
 from builder.jobs.signature import HEADER, verify
 from builder.jobs.states import DRAFT_EXPIRED
@@ -245,11 +246,6 @@ def create_app(
         if client is None:
             log.warning("%s: paid after its draft expired; GIFT_STRIPE_SECRET_KEY is not set, gift reconcile "
                         "refunds it once it is", ref)
-            return
-        try:
-            from builder.jobs.refunds import refund_order
-        except ImportError:  # the refunds module lands separately (issue 14 §4)
-            log.warning("%s: paid after its draft expired; refund it with `gift refund %s`", ref, ref)
             return
         try:
             outcome = refund_order(ledger, client, ref, reason=DRAFT_EXPIRED, settings=settings)
