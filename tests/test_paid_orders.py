@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from builder.jobs.envelope import Envelope
-from builder.jobs.ledger import Draft, Ledger, new_draft_id
+from builder.jobs.folder_ledger import FolderLedger
+from builder.jobs.ledger import Draft, JobRecord, Ledger, new_draft_id
+from builder.jobs.reconcile import reconcile
+from builder.jobs.settings import JobSettings
 from builder.jobs.states import DRAFT_EXPIRED
 from builder.jobs.stripe_webhook import paid_order
 from tests.support.jobs import PRIVATE, order
@@ -63,3 +67,40 @@ def test_a_session_whose_draft_expired_or_is_gone_is_one_failed_order(ledger: Le
     assert ledger.get(gone).state == "failed" and ledger.get(gone).reason == DRAFT_EXPIRED
     assert sorted(refs(ledger)) == sorted([ref, gone])
     assert ledger.count_due(time.time() + 3600) == 0  # nothing for a worker to make
+
+
+def test_a_folder_accept_paid_cut_off_by_a_crash_is_finished_never_doubled(tmp_path: Path,
+                                                                          envelope: Envelope) -> None:
+    folder = FolderLedger(tmp_path / "ledger")
+    # killed right after the key index entry: the replay records the order from the draft
+    draft = _draft(folder, envelope)
+    paid = paid_order("cs_test_k1", draft.id, "pi_k1", envelope)
+    folder.write_key(paid.key_hash, "ord_0123456789abcdef", paid.fingerprint)
+    assert folder.accept_paid(paid) == ("ord_0123456789abcdef", False)
+    assert folder.get("ord_0123456789abcdef").state == "queued" and folder.get_draft(draft.id) is None
+    assert envelope.open(folder.read_envelope("ord_0123456789abcdef")) == order()
+
+    # killed after the order, before the draft was deleted: the replay deletes it, or the sweep once it expires
+    kept = _draft(folder, envelope, ttl_s=60.0)
+    ref, _ = folder.accept_paid(paid_order("cs_test_k2", kept.id, "pi_k2", envelope))
+    folder.save_draft(kept)
+    assert folder.accept_paid(paid_order("cs_test_k2", kept.id, "pi_k2", envelope)) == (ref, False)
+    assert folder.get_draft(kept.id) is None
+    folder.save_draft(kept)
+    assert folder.sweep_drafts(time.time() + 61) == [kept.id] and folder.order_of_draft(kept.id) == ref
+
+    # killed between `received` and `failed` for a session whose draft was gone: no envelope, so recovery
+    # fails it as the accept would have (draft_expired), never queues it with nothing to make
+    lost = paid_order("cs_test_k3", new_draft_id(), "pi_k3", envelope)
+    folder.write_key(lost.key_hash, "ord_00000000000000k3", lost.fingerprint)
+    now = time.time()
+    with folder.lock("ord_00000000000000k3"):
+        folder.create(JobRecord(ref="ord_00000000000000k3", state="received", token=lost.token,
+                                key_hash=lost.key_hash, created_at=now, updated_at=now, state_since=now,
+                                payment_intent="pi_k3"))
+    report = reconcile(folder, JobSettings())
+    assert "ord_00000000000000k3: received → failed (draft_expired: interrupted accept of a paid session " \
+           "without its draft)" in report.actions
+    assert folder.get("ord_00000000000000k3").reason == DRAFT_EXPIRED
+    assert folder.accept_paid(lost) == ("ord_00000000000000k3", False)
+    assert sorted(refs(folder)) == sorted(["ord_0123456789abcdef", ref, "ord_00000000000000k3"])

@@ -15,7 +15,7 @@ from builder.jobs.dispatch import Dispatcher, DispatchError
 from builder.jobs.ledger import JobRecord, Ledger, OwnedOrder
 from builder.jobs.retry import attempts_left, retry_delay
 from builder.jobs.settings import JobSettings
-from builder.jobs.states import FINAL, State
+from builder.jobs.states import DRAFT_EXPIRED, FINAL, State
 
 log = logging.getLogger("giftboard.jobs.reconcile")
 
@@ -69,6 +69,11 @@ def settle(
     """Apply every recovery step that is due for one order held by the caller."""
     done: list[str] = []
     record = order.record
+    if record.state == State.RECEIVED and not order.has_envelope():
+        # every accept writes the envelope before the record, except a paid Checkout Session's whose draft was
+        # gone or expired (Ledger.accept_paid): a crash left it in received; it fails as it would have
+        record = order.transition(State.FAILED, reason=DRAFT_EXPIRED)
+        done.append(f"received → failed ({DRAFT_EXPIRED}: interrupted accept of a paid session without its draft)")
     if record.state == State.RECEIVED:
         # accept holds the order from create to queue: a `received` one we could take is an interrupted accept
         record = order.transition(State.QUEUED, reason="recovered", queued_at=now)
