@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -171,21 +172,37 @@ def test_webhooks_without_their_secret_are_503(ledger: Ledger, envelope: Envelop
     assert nothing_recorded(ledger)
 
 
-def test_intake_serve_takes_a_paid_checkout_and_keeps_nothing_of_the_buyer(
-        ledger: Ledger, ledger_location: str, fake_stripe: FakeStripe, tmp_path: Path) -> None:
-    key = Fernet.generate_key()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("GIFT_")}, **stripe_env(fake_stripe),
-           "GIFT_ENVELOPE_KEY": key.decode(), "GIFT_WEBHOOK_SECRET": SECRET, "PYTHONPATH": str(ROOT)}
+def serve_env(fake: FakeStripe, key: bytes, **extra: str) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("GIFT_")}, **stripe_env(fake),
+            "GIFT_ENVELOPE_KEY": key.decode(), "GIFT_WEBHOOK_SECRET": SECRET, "PYTHONPATH": str(ROOT), **extra}
+
+
+@contextmanager
+def served(ledger_location: str, env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
+    """`intake serve` in its own process: its URL, and its log (complete once the block is left)."""
     proc = subprocess.Popen([sys.executable, "-m", "builder", "intake", "serve", "--port", "0", "--ledger",
                              ledger_location], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
     log: list[str] = []
+    assert proc.stderr is not None
+    reader = None
     try:
-        assert proc.stderr is not None
         line = proc.stderr.readline()
         assert "intake listening on" in line, line
-        url = line.split()[-1]
         reader = threading.Thread(target=lambda: log.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
         reader.start()
+        yield line.split()[-1], log
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        if reader is not None:
+            reader.join(timeout=10)
+
+
+def test_intake_serve_takes_a_paid_checkout_and_keeps_nothing_of_the_buyer(
+        ledger: Ledger, ledger_location: str, fake_stripe: FakeStripe, tmp_path: Path) -> None:
+    key = Fernet.generate_key()
+    env = serve_env(fake_stripe, key)
+    with served(ledger_location, env) as (url, log):
         draft_id, session_id = paid_session(url)
         paid = session_event(fake_stripe, session_id, "checkout.session.completed")
         for _ in range(3):
@@ -193,10 +210,6 @@ def test_intake_serve_takes_a_paid_checkout_and_keeps_nothing_of_the_buyer(
         late = Draft(id=new_draft_id(), sealed=Envelope(key).seal(order()), created_at=time.time() - 600,
                      expires_at=time.time() - 1)
         ledger.save_draft(late)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-    reader.join(timeout=10)
     ref = ledger.order_of_draft(draft_id)
     assert ref is not None and refs(ledger) == [ref] and ledger.get(ref).state == "queued"
     said = "".join(log)
@@ -214,3 +227,72 @@ def test_intake_serve_takes_a_paid_checkout_and_keeps_nothing_of_the_buyer(
     assert f"{late.id}: expired draft deleted with its envelope" in swept.stdout.splitlines()
     assert ledger.get_draft(late.id) is None
     assert json.dumps(CUSTOMER["email"])[1:-1] not in swept.stdout + swept.stderr
+
+
+def real_session(fake: FakeStripe, session_id: str, **changes: object) -> dict[str, object]:
+    """The fake's session as a real 2025 `checkout.session.completed` carries it (fields as Stripe documents them,
+    the buyer's details included), with `changes`."""
+    return {**fake.state.sessions[session_id], "adaptive_pricing": {"enabled": True}, "after_expiration": None,
+            "allow_promotion_codes": None, "amount_subtotal": 2900, "automatic_tax": {"enabled": False},
+            "collected_information": {"shipping_details": None}, "customer": None,
+            "customer_creation": "if_required", "customer_details": {**CUSTOMER, "tax_exempt": "none",
+                                                                     "tax_ids": []},
+            "customer_email": None, "invoice": None, "locale": None, "payment_method_types": ["card"],
+            "status": "complete", "payment_status": "paid", "payment_intent": "pi_3QxFake1", "url": None,
+            "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0}, **changes}
+
+
+def test_signed_bodies_that_are_no_event_are_400_and_foreign_objects_ignored(
+        ledger: Ledger, ledger_location: str, fake_stripe: FakeStripe) -> None:
+    """Validly signed, but no Stripe event (400: Stripe cannot have sent it), or an event whose object is no
+    session our checkout made (200: acknowledged, nothing recorded); never a 500, never a traceback."""
+    completed = "checkout.session.completed"
+    with served(ledger_location, serve_env(fake_stripe, Fernet.generate_key())) as (url, log):
+        draft_id, session_id = paid_session(url)
+        not_events = [b"{}", b"[]", b"null", b'"evt_1"', b"3", b"not json", b'{"id": "evt_\xff"}',
+                      json.dumps({"id": "evt_1", "object": "event", "data": {}}).encode(),
+                      json.dumps({"type": completed, "data": {"object": {"id": session_id}}}).encode(),
+                      json.dumps({"id": "evt_1", "type": 5}).encode(),
+                      json.dumps({"id": "evt_1\nforged log line", "type": completed}).encode()]
+        for body in not_events:
+            answer = deliver(url, fake_stripe, body)
+            assert (answer.status_code, answer.json()) == (400, {"error": "the webhook body is not a Stripe event"})
+        ours = real_session(fake_stripe, session_id)
+        thin = json.dumps({"id": "evt_test_65R9Ijk", "object": "v2.core.event", "type": completed,
+                           "livemode": False, "created": "2025-01-27T17:46:22.134Z",
+                           "related_object": {"id": session_id, "type": "checkout.session",
+                                              "url": f"/v1/checkout/sessions/{session_id}"}}).encode()
+        foreign = [
+            json.dumps({"id": "evt_2", "object": "event", "type": completed}).encode(),  # no data
+            json.dumps({"id": "evt_3", "object": "event", "type": completed, "data": "x"}).encode(),
+            fake_stripe.event(completed, None),  # type: ignore[arg-type]
+            fake_stripe.event(completed, ["x"]),  # type: ignore[arg-type]
+            thin,
+            fake_stripe.event(completed, {**ours, "object": "payment_intent", "id": "pi_3QxFake1"}),
+            fake_stripe.event(completed, {**ours, "mode": "setup", "payment_status": "no_payment_required",
+                                          "payment_intent": None, "setup_intent": "seti_1"}),
+            fake_stripe.event(completed, {**ours, "mode": "subscription", "subscription": "sub_1"}),
+            fake_stripe.event(completed, {**ours, "client_reference_id": None}),
+            fake_stripe.event(completed, {**ours, "client_reference_id": "order-1234"}),
+            fake_stripe.event(completed, {**ours, "id": "cs_\nforged log line"}),
+            fake_stripe.event(completed, {**ours, "id": 7}),
+            fake_stripe.event("charge.refunded", {"id": "ch_1", "object": "charge", "payment_intent": "pi_1"}),
+        ]
+        for body in foreign:
+            answer = deliver(url, fake_stripe, body)
+            assert (answer.status_code, answer.json()) == (200, {"received": True}), body
+        assert nothing_recorded(ledger) and ledger.get_draft(draft_id) is not None
+
+        # the real shape of a paid session, with an expanded PaymentIntent: one order, only the ids kept
+        expanded = fake_stripe.event(completed, {**ours, "payment_intent": {"id": "pi_3QxFake1",
+                                                                            "object": "payment_intent"}})
+        assert deliver(url, fake_stripe, expanded).status_code == 200
+    said = "".join(log)
+    assert "Traceback" not in said and "ERROR" not in said and "forged" not in said, said
+    assert "evt_test_65R9Ijk (checkout.session.completed): a v2 thin event; ignored" in said
+    assert said.count("its object is not a Checkout Session; ignored") == 5, said
+    assert said.count("not a one-time payment session; ignored") == 2, said
+    [ref] = refs(ledger)
+    assert ledger.get(ref).payment_intent == "pi_3QxFake1" and ledger.order_of_draft(draft_id) == ref
+    for value in [*PRIVATE, BUYER["name"], CUSTOMER["phone"], "Larkspur"]:
+        assert value not in said and value.encode() not in stored_bytes(ledger, with_envelopes=False), value

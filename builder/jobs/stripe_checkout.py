@@ -9,6 +9,7 @@ a second session or a second refund.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from builder.settings import StripeSettings
 
 NETWORK_RETRIES = 2
 ALREADY_REFUNDED = "charge_already_refunded"
+EVENT_FIELD = re.compile(r"[A-Za-z0-9_.]{1,255}")  # an event's id and type: nothing else reaches the log
 LIVE_REFUND_STATUSES = ("succeeded", "pending", "requires_action")  # a refund that is (or will be) money back
 
 
@@ -120,14 +122,40 @@ def refund_payment(client: stripe.StripeClient, *, payment_intent: str, ref: str
         return found
 
 
-def verify_event(payload: bytes, signature_header: str | None, settings: StripeSettings) -> stripe.Event:
-    """The event in `payload` if its Stripe-Signature is valid and recent, else a SignatureError."""
+@dataclass(frozen=True)
+class ThinEvent:
+    """A verified v2 "thin" event notification (`object: v2.core.event`): ids only, never a Checkout Session."""
+
+    id: str
+    type: str
+
+
+def verify_event(payload: bytes, signature_header: str | None, settings: StripeSettings) -> stripe.Event | ThinEvent:
+    """The event in `payload` if its Stripe-Signature is valid and recent, else a SignatureError (also for a body
+    that is validly signed but no Stripe event: not UTF-8, not JSON, not an object with a string id and type). A
+    v2 thin event (an event destination's notification; `construct_event` refuses those) is a ThinEvent."""
     if not settings.webhook_secret:
         raise SignatureError("GIFT_STRIPE_WEBHOOK_SECRET is not set: webhooks cannot be verified")
+    try:
+        stripe.WebhookSignature.verify_header(payload, signature_header, settings.webhook_secret,
+                                              settings.webhook_tolerance_s)
+    except stripe.SignatureVerificationError:
+        raise SignatureError("bad or stale Stripe-Signature") from None
+    except ValueError:  # not UTF-8: nothing Stripe signed
+        raise SignatureError("the webhook body is not a Stripe event") from None
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        raise SignatureError("the webhook body is not a Stripe event") from None
+    if not isinstance(data, dict) or not all(isinstance(data.get(name), str) and EVENT_FIELD.fullmatch(data[name])
+                                             for name in ("id", "type")):
+        raise SignatureError("the webhook body is not a Stripe event")
+    if data.get("object") == "v2.core.event":
+        return ThinEvent(id=data["id"], type=data["type"])
     try:
         return stripe.Webhook.construct_event(
             payload, signature_header, settings.webhook_secret, tolerance=settings.webhook_tolerance_s)
     except stripe.SignatureVerificationError:
         raise SignatureError("bad or stale Stripe-Signature") from None
-    except ValueError:
+    except (ValueError, TypeError, AttributeError):
         raise SignatureError("the webhook body is not a Stripe event") from None

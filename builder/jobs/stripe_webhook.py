@@ -8,7 +8,8 @@
 - `checkout.session.completed` still "unpaid" (a delayed payment method): nothing yet; its
   async_payment_succeeded or async_payment_failed follows.
 - `checkout.session.expired` and `checkout.session.async_payment_failed`: the draft and its envelope are deleted.
-- anything else, and sessions that are not a Giftboard draft's: acknowledged and ignored.
+- anything else, and sessions that are not a Giftboard draft's (no draft id as `client_reference_id`, an object
+  that is no Checkout Session, a `mode` other than "payment", a v2 thin event): acknowledged and ignored.
 
 Which key orders the order: on this path the Checkout Session alone (`stripe:<session id>`, HMAC'ed like every
 idempotency key); an `idempotency_key` inside the draft's order body is not used here. The generic signed
@@ -20,6 +21,8 @@ The event carries the buyer's email and name (`customer_details`): this module r
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,10 +32,13 @@ from builder.jobs.accept import key_hash, new_gift_token
 from builder.jobs.envelope import Envelope
 from builder.jobs.ledger import Ledger, PaidOrder, is_draft_id
 from builder.jobs.states import DRAFT_EXPIRED, State
+from builder.jobs.stripe_checkout import ThinEvent
 
 PAID_EVENTS = frozenset({"checkout.session.completed", "checkout.session.async_payment_succeeded"})
 CLOSED_EVENTS = frozenset({"checkout.session.expired", "checkout.session.async_payment_failed"})
 PAID_STATUSES = frozenset({"paid", "no_payment_required"})
+SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,200}")  # Stripe's ids: a prefix, then letters, digits and _
+PAYMENT_INTENT_ID = re.compile(r"pi_[A-Za-z0-9_]{1,200}")
 
 
 @dataclass(frozen=True)
@@ -55,25 +61,43 @@ def _field(obj: Any, name: str) -> Any:
     """One field of a Stripe object (the library's objects are no dicts), None when absent."""
     try:
         return obj[name]
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, IndexError):
         return None
 
 
-def _id_of(value: Any) -> str:
-    """An id field that Stripe sends as a string, or as the object when expanded."""
-    if isinstance(value, str):
-        return value
-    return str(_field(value, "id") or "") if value is not None else ""
+def _id_of(value: Any, pattern: re.Pattern[str]) -> str:
+    """An id field that Stripe sends as a string, or as the object when expanded; "" unless it has the shape of
+    the id it should be (nothing else from the event reaches the log or the ledger)."""
+    if not isinstance(value, str):
+        value = _field(value, "id")
+    return value if isinstance(value, str) and pattern.fullmatch(value) else ""
 
 
-def handle_event(event: stripe.Event, *, ledger: Ledger, envelope: Envelope) -> WebhookOutcome:
+def _not_ours(session: Any) -> str:
+    """Why a "checkout.session.*" event's object is not a session our checkout made, or ""."""
+    if not isinstance(session, stripe.StripeObject | Mapping):
+        return "its object is not a Checkout Session"
+    kind, mode = _field(session, "object"), _field(session, "mode")
+    if kind is not None and kind != "checkout.session":
+        return "its object is not a Checkout Session"
+    if mode is not None and mode != "payment":
+        return "not a one-time payment session"
+    return ""
+
+
+def handle_event(event: stripe.Event | ThinEvent, *, ledger: Ledger, envelope: Envelope) -> WebhookOutcome:
     """Apply one verified event; raises the ledger's errors (the intake answers 503, Stripe delivers again)."""
     kind = str(event.type)
     head = f"stripe event {event.id} ({kind})"
+    if isinstance(event, ThinEvent):
+        return WebhookOutcome(f"{head}: a v2 thin event; ignored")
     if kind not in PAID_EVENTS | CLOSED_EVENTS:
         return WebhookOutcome(f"{head}: ignored")
-    session = event.data.object
-    session_id = _id_of(_field(session, "id"))
+    session = _field(_field(event, "data"), "object")
+    why = _not_ours(session)
+    if why:
+        return WebhookOutcome(f"{head}: {why}; ignored")
+    session_id = _id_of(_field(session, "id"), SESSION_ID)
     draft_id = _field(session, "client_reference_id")
     if not session_id or not isinstance(draft_id, str) or not is_draft_id(draft_id):
         return WebhookOutcome(f"{head} session {session_id or '?'}: not a Giftboard draft's session; ignored")
@@ -83,7 +107,7 @@ def handle_event(event: stripe.Event, *, ledger: Ledger, envelope: Envelope) -> 
         return WebhookOutcome(f"{head}: not paid; draft deleted")
     if kind == "checkout.session.completed" and _field(session, "payment_status") not in PAID_STATUSES:
         return WebhookOutcome(f"{head}: payment not complete yet; waiting for its async payment event")
-    paid = paid_order(session_id, draft_id, _id_of(_field(session, "payment_intent")), envelope)
+    paid = paid_order(session_id, draft_id, _id_of(_field(session, "payment_intent"), PAYMENT_INTENT_ID), envelope)
     ref, created = ledger.accept_paid(paid)
     record = ledger.get(ref)
     if not created:
