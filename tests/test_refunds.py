@@ -184,6 +184,26 @@ def test_held_is_refunded_by_support_and_other_orders_are_refused_in_one_line(
     assert_nothing_private_sent(fake_stripe)
 
 
+def test_a_ref_as_support_types_it_is_refunded_and_a_wrong_one_is_one_line(
+        env: dict[str, str], ledger: Ledger, ledger_location: str, envelope: Envelope,
+        fake_stripe: FakeStripe) -> None:
+    ref = paid_order(ledger_location, envelope, "pay_typed")
+    unknown = cli(env, "gift", "refund", "ord_00000000deadbeef")
+    assert unknown.returncode == 1 and unknown.stderr == "error: unknown order ref ord_00000000deadbeef\n"
+    garbage = cli(env, "gift", "refund", "../orders/x")
+    assert garbage.returncode == 1 and garbage.stderr.count("\n") == 1
+    assert garbage.stderr.startswith("error: not an order ref: '../orders/x' (a ref is ord_ and 16 letters")
+    assert not fake_stripe.state.requests
+
+    spoken = " " + ref.upper()[:8] + " " + ref.upper()[8:14] + "\t" + ref.upper()[14:] + " "  # read over the phone
+    done = cli(env, "gift", "refund", spoken)
+    [refund_id] = fake_stripe.state.refunds
+    assert done.returncode == 0 and done.stdout == f"{ref}: refunded ({refund_id})\n"
+    assert_refunded(ledger, ref, refund_id)
+    status = cli(env, "gift", "status", ref.upper())
+    assert status.returncode == 0 and f"refund: {refund_id}\n" in status.stdout
+
+
 def test_a_failing_refund_is_recorded_shown_on_ops_and_retried(env: dict[str, str], ledger: Ledger,
                                                                ledger_location: str, envelope: Envelope,
                                                                fake_stripe: FakeStripe, tmp_path: Path) -> None:

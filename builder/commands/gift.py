@@ -13,6 +13,7 @@ from typing import Any
 
 from builder.app.gifts import GiftService
 from builder.errors import OrderError
+from builder.jobs.ledger import typed_ref
 from builder.jobs.states import State, parse_state
 from builder.jobs.worker import WorkSummary
 from builder.progress import interactive, progress
@@ -256,7 +257,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=work)
 
     p = verbs.add_parser("status", help="support-safe history of one order")
-    p.add_argument("ref")
+    p.add_argument("ref", type=typed_ref)
     p.add_argument("--json", action="store_true")
     _ledger_flag(p)
     p.set_defaults(run=status)
@@ -283,23 +284,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=dispatch_cmd)
 
     p = verbs.add_parser("finish", help="end of an Actions run: release what it holds, print a job summary")
-    p.add_argument("ref", nargs="?", default=None,
+    p.add_argument("ref", nargs="?", default=None, type=typed_ref,
                    help="one order (default: every order this run, GITHUB_RUN_ID, still holds)")
     _ledger_flag(p)
     p.set_defaults(run=finish)
 
     p = verbs.add_parser("retry", help="support: queue a held or failed order again")
-    p.add_argument("ref")
+    p.add_argument("ref", type=typed_ref)
     _ledger_flag(p)
     p.set_defaults(run=retry)
 
     p = verbs.add_parser("refund", help="support: refund a failed or held order's Stripe payment (once)")
-    p.add_argument("ref")
+    p.add_argument("ref", type=typed_ref)
     _ledger_flag(p)
     p.set_defaults(run=refund_cmd)
 
     p = verbs.add_parser("takedown", help="remove a published gift, leaving a 'removed' page")
-    p.add_argument("ref")
+    p.add_argument("ref", type=typed_ref)
     p.add_argument("--out", type=Path, default=Path("site"), metavar="DIR")
     _ledger_flag(p)
     p.set_defaults(run=takedown_cmd)

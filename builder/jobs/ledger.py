@@ -218,8 +218,15 @@ def new_ref() -> str:
 
 def check_ref(ref: str) -> str:
     if not ref.startswith("ord_") or not ref[4:].isalnum():
-        raise JobError(f"not an order ref: {ref!r}")
+        raise JobError(f"not an order ref: {ref!r} (a ref is ord_ and 16 letters or digits, as `gift submit` "
+                       "printed it)")
     return ref
+
+
+def typed_ref(text: str) -> str:
+    """A ref as support typed it (read over the phone, copied from an email): white space anywhere dropped and
+    upper case folded, since refs are ord_ and lower-case hex (`new_ref`); `check_ref` still judges the rest."""
+    return "".join(text.split()).lower()
 
 
 def iso_time(ts: float) -> str:
