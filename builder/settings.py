@@ -190,6 +190,7 @@ class StripeSettings:
     webhook_tolerance_s: int = 300  # GIFT_STRIPE_WEBHOOK_TOLERANCE_S: oldest signature timestamp accepted
     success_url: str = ""  # GIFT_STRIPE_SUCCESS_URL: where Checkout sends the buyer once paid
     cancel_url: str = ""  # GIFT_STRIPE_CANCEL_URL: where Checkout sends a buyer who goes back
+    timeout_s: float = 20.0  # GIFT_STRIPE_TIMEOUT_S: how long one API call may wait for Stripe's answer
 
     @property
     def configured(self) -> bool:
@@ -306,6 +307,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             webhook_tolerance_s=int(number(env, "GIFT_STRIPE_WEBHOOK_TOLERANCE_S", 300, minimum=1, integer=True)),
             success_url=_http_url(env, "GIFT_STRIPE_SUCCESS_URL"),
             cancel_url=_http_url(env, "GIFT_STRIPE_CANCEL_URL"),
+            timeout_s=number(env, "GIFT_STRIPE_TIMEOUT_S", 20.0, above=0.0),
         ),
         gifts_base_url=_http_url(env, "GIFT_GIFTS_BASE_URL"),
         site_base_url=_text(env, "GIFTBOARD_BASE_URL"),

@@ -255,6 +255,39 @@ def test_a_failing_refund_is_recorded_shown_on_ops_and_retried(env: dict[str, st
                                 CUSTOMER["address"]["line1"])
 
 
+def test_stripe_rate_limits_card_errors_and_a_stripe_that_never_answers_are_one_line_each(
+        env: dict[str, str], ledger: Ledger, ledger_location: str, envelope: Envelope,
+        fake_stripe: FakeStripe) -> None:
+    ref = paid_order(ledger_location, envelope, "pay_refused")
+    fake_stripe.fail_next(429, "invalid_request_error", "rate_limit")  # the library does not retry a 429
+    limited = cli(env, "gift", "refund", ref)
+    assert limited.returncode == 1 and limited.stderr.count("\n") == 1
+    assert limited.stderr.startswith(f"error: {ref}: Stripe refused to refund: invalid_request_error (rate_limit), "
+                                     "HTTP 429; recorded (attempt 1)")
+    fake_stripe.fail_next(402, "card_error", "expired_card")
+    declined = cli(env, "gift", "refund", ref)
+    assert declined.returncode == 1 and "card_error (expired_card), HTTP 402; recorded (attempt 2)" in declined.stderr
+
+    # a Stripe that never answers: GIFT_STRIPE_TIMEOUT_S per try (not the library's 80 s), three tries, one key
+    fake_stripe.stall_next(30.0, times=3)
+    started = time.monotonic()
+    silent = cli(env, "gift", "refund", ref, GIFT_STRIPE_TIMEOUT_S="0.5")
+    assert time.monotonic() - started < 15
+    assert silent.returncode == 1 and silent.stderr.count("\n") == 1, silent.stderr
+    assert silent.stderr.startswith(f"error: {ref}: Stripe did not answer the request to refund (timed out or the "
+                                    "connection failed, 3 tries); recorded (attempt 3)")
+    record = ledger.get(ref)
+    assert (record.state, record.refund_attempts, record.refund_error) == ("failed", 3, "api_connection_error")
+    assert refund_posts(fake_stripe) == [refund_idempotency_key(ref)] * 5 and not fake_stripe.state.refunds
+    status = cli(env, "gift", "status", ref).stdout
+    assert "refund failing: api_connection_error after 3 call(s)" in status
+
+    done = cli(env, "gift", "refund", ref)
+    [refund_id] = fake_stripe.state.refunds
+    assert done.returncode == 0 and done.stdout == f"{ref}: refunded ({refund_id})\n"
+    assert_nothing_private_sent(fake_stripe)
+
+
 def test_the_automatic_policy_honours_its_hours_and_off(env: dict[str, str], ledger: Ledger, ledger_location: str,
                                                         envelope: Envelope, fake_stripe: FakeStripe,
                                                         tmp_path: Path) -> None:

@@ -31,13 +31,16 @@ class CheckoutSession:
 
 
 def stripe_client(settings: StripeSettings) -> stripe.StripeClient:
-    """A StripeClient on the configured key and base address (Stripe's own unless overridden)."""
+    """A StripeClient on the configured key and base address (Stripe's own unless overridden) whose calls wait
+    GIFT_STRIPE_TIMEOUT_S for an answer (the library's own default is 80 s, three times over with its retries:
+    minutes of a refund holding its order's lock, or of a buyer waiting for checkout)."""
     if not settings.secret_key:
         raise PaymentError("GIFT_STRIPE_SECRET_KEY is not set: set it to the account's secret key (sk_…)")
     return stripe.StripeClient(
         settings.secret_key,
         base_addresses={"api": settings.api_base},
         max_network_retries=NETWORK_RETRIES,
+        http_client=stripe.new_default_http_client(timeout=settings.timeout_s),
     )
 
 
@@ -50,6 +53,9 @@ def refund_idempotency_key(ref: str) -> str:
 
 
 def _failure(action: str, error: stripe.StripeError) -> PaymentError:
+    if isinstance(error, stripe.APIConnectionError):  # no answer: a timeout, a refused or dropped connection
+        return PaymentError(f"Stripe did not answer the request to {action} (timed out or the connection failed, "
+                            f"{NETWORK_RETRIES + 1} tries)", category="api_connection_error")
     detail = getattr(error, "error", None)
     kind = getattr(detail, "type", None) or type(error).__name__
     code = getattr(detail, "code", None) or error.code

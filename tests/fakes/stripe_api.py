@@ -11,7 +11,8 @@ webhook body the way Stripe does (`t=…,v1=HMAC-SHA256(secret, "t.payload")`).
 Refunds as Stripe keeps them: GET /v1/refunds?payment_intent=… lists them (newest first), and a second refund
 of a fully refunded PaymentIntent under another key is a 400 `charge_already_refunded`. `forget_keys()` is
 Stripe's 24 h idempotency window passing; `delay_next(seconds)` makes the next POST take effect at once but
-answer only after `seconds` (a client killed in between never hears about what was made).
+answer only after `seconds` (a client killed in between never hears about what was made); `stall_next(seconds,
+times)` holds the next POSTs that long and then drops them unanswered, nothing made (a Stripe that never answers).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class StripeState:
     replays: dict[str, tuple[str, str, int, bytes]] = field(default_factory=dict)  # key → (path, body, status, answer)
     failures: list[tuple[int, str, str]] = field(default_factory=list)
     delays: list[float] = field(default_factory=list)
+    stalls: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -109,6 +111,12 @@ class _Handler(QuietHandler):
         body = self.read_body()
         with state.lock:
             request = self._record(body)
+            stall = state.stalls.pop(0) if state.stalls else 0.0
+        if stall:
+            time.sleep(stall)
+            self.close_connection = True
+            return
+        with state.lock:
             if not self._authorised():
                 return self._answer(*_error(401, "invalid_request_error", "api_key_invalid", "Invalid API Key"))
             key = request.idempotency_key
@@ -191,6 +199,9 @@ class FakeStripe(LoopbackServer):
 
     def delay_next(self, seconds: float) -> None:
         self.state.delays.append(seconds)
+
+    def stall_next(self, seconds: float, times: int = 1) -> None:
+        self.state.stalls.extend([seconds] * times)
 
     def forget_keys(self) -> None:
         """Stripe keeps idempotency keys for 24 hours: after that a key is new again."""
