@@ -15,6 +15,7 @@ import pytest
 
 from builder.errors import ConfigError
 from builder.jobs.checkout import session_expiry
+from builder.jobs.drafts import draft_tag
 from builder.jobs.envelope import Envelope
 from builder.jobs.intake import create_app
 from builder.jobs.ledger import Draft, Ledger, new_draft_id
@@ -73,7 +74,7 @@ def test_settings_take_the_return_urls_and_refuse_bad_ones() -> None:
                 load_settings({name: bad})
 
 
-def test_the_same_draft_gets_the_same_session_created_once(url: str, ledger: Ledger,
+def test_the_same_draft_gets_the_same_session_created_once(url: str, ledger: Ledger, envelope: Envelope,
                                                            fake_stripe: FakeStripe) -> None:
     draft_id = post_draft(url, order()).json()["draft_id"]
     first = checkout(url, draft_id)
@@ -91,7 +92,9 @@ def test_the_same_draft_gets_the_same_session_created_once(url: str, ledger: Led
     draft = ledger.get_draft(draft_id)
     assert draft is not None and int(params["expires_at"]) == session_expiry(draft) <= draft.expires_at
     assert fake_stripe.state.sessions[session["session_id"]]["expires_at"] == session_expiry(draft)
-    assert "customer_email" not in params and not any(k.startswith("metadata") for k in params)
+    assert "customer_email" not in params  # metadata: only the draft's keyed tag (its drafts were made here)
+    assert {k: v for k, v in params.items() if k.startswith("metadata")} == {
+        "metadata[giftboard_draft]": draft_tag(envelope, draft_id)}
     everything = fake_stripe.state.all_bytes()
     for value in PRIVATE:
         assert value.encode() not in everything, value

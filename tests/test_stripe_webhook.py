@@ -23,6 +23,7 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
+from builder.jobs.drafts import draft_tag
 from builder.jobs.envelope import Envelope
 from builder.jobs.ledger import Draft, Ledger, new_draft_id
 from builder.jobs.states import DRAFT_EXPIRED
@@ -296,3 +297,34 @@ def test_signed_bodies_that_are_no_event_are_400_and_foreign_objects_ignored(
     assert ledger.get(ref).payment_intent == "pi_3QxFake1" and ledger.order_of_draft(draft_id) == ref
     for value in [*PRIVATE, BUYER["name"], CUSTOMER["phone"], "Larkspur"]:
         assert value not in said and value.encode() not in stored_bytes(ledger, with_envelopes=False), value
+
+
+def test_a_paid_session_whose_draft_is_gone_is_refunded_only_if_the_draft_was_ours(
+        url: str, ledger: Ledger, fake_stripe: FakeStripe) -> None:
+    # ours: the draft was swept before its (delayed) payment succeeded; the session carries the draft's tag
+    draft_id, session_id = paid_session(url)
+    tag = fake_stripe.state.sessions[session_id]["metadata"]
+    assert list(tag) == ["giftboard_draft"] and draft_id not in tag["giftboard_draft"]
+    ledger.delete_draft(draft_id)
+    late = session_event(fake_stripe, session_id, "checkout.session.async_payment_succeeded",
+                         payment_intent="pi_test_swept")
+    assert deliver(url, fake_stripe, late).status_code == 200
+    [ref] = refs(ledger)
+    deadline = time.monotonic() + 20
+    while ledger.get(ref).state != "refunded" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    record = ledger.get(ref)
+    assert (record.state, record.reason, record.payment_intent) == ("refunded", DRAFT_EXPIRED, "pi_test_swept")
+    assert [r["payment_intent"] for r in fake_stripe.state.refunds.values()] == ["pi_test_swept"]
+
+    # not ours: a well-formed draft id this intake never made (another deployment on the same Stripe account),
+    # untagged or tagged under another envelope key: acknowledged, nothing recorded, nothing refunded
+    other = Envelope(Fernet.generate_key())
+    for metadata in ({}, {"giftboard_draft": draft_tag(other, "drf_" + "ab" * 12)}, {"giftboard_draft": 5}):
+        session = {**fake_stripe.state.sessions[session_id], "id": "cs_test_elsewhere", "status": "complete",
+                   "client_reference_id": "drf_" + "ab" * 12, "payment_status": "paid",
+                   "payment_intent": "pi_test_elsewhere", "metadata": metadata, "customer_details": CUSTOMER}
+        answer = deliver(url, fake_stripe, fake_stripe.event("checkout.session.completed", session))
+        assert (answer.status_code, answer.json()) == (200, {"received": True})
+    assert refs(ledger) == [ref] and len(fake_stripe.state.refunds) == 1
+    assert fake_stripe.post_count("/v1/refunds") == 1

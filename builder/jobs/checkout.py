@@ -5,7 +5,8 @@ id, and with parameters derived from the draft only (never from the clock), so a
 answers the same session: Stripe replays its first answer. Its `expires_at` is the draft's expiry (at most 24 h
 after the draft was made: Stripe's limit), so a session cannot be paid after its draft is gone; a draft with
 less than Stripe's minimum of 30 minutes left is refused (make a new draft) rather than sold a session that
-outlives it. Nothing private is sent: the draft id, the Price id and the two return URLs.
+outlives it. Nothing private is sent: the draft id, its keyed tag (metadata `giftboard_draft`: builder/jobs/
+drafts.py), the Price id and the two return URLs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 import stripe
 
+from builder.jobs.drafts import DRAFT_TAG, draft_tag
+from builder.jobs.envelope import Envelope
 from builder.jobs.ledger import Draft, Ledger, iso_time
 from builder.jobs.stripe_checkout import create_checkout_session
 from builder.settings import StripeSettings
@@ -37,7 +40,7 @@ def session_expiry(draft: Draft) -> int:
 
 
 def start_checkout(ledger: Ledger, client: stripe.StripeClient, settings: StripeSettings, draft_id: str,
-                   now: float) -> CheckoutAnswer:
+                   now: float, *, envelope: Envelope) -> CheckoutAnswer:
     """201 {url, session_id}; 409 when the draft was paid already, 404 unknown, 410 expired (or about to).
     Raises PaymentError when Stripe refuses or cannot be reached."""
     paid = ledger.order_of_draft(draft_id)
@@ -56,5 +59,5 @@ def start_checkout(ledger: Ledger, client: stripe.StripeClient, settings: Stripe
                                     "expires_at": iso_time(draft.expires_at)})
     session = create_checkout_session(client, draft_id=draft.id, price=settings.price,
                                       success_url=settings.success_url, cancel_url=settings.cancel_url,
-                                      expires_at=expires_at)
+                                      expires_at=expires_at, metadata={DRAFT_TAG: draft_tag(envelope, draft.id)})
     return CheckoutAnswer(201, {"url": session.url, "session_id": session.id})

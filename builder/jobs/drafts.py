@@ -7,6 +7,7 @@ deletes it with its envelope. Shared by `POST /v1/drafts` and `gift draft`.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,24 @@ from builder.jobs.envelope import Envelope
 from builder.jobs.ledger import Draft, Ledger, iso_time, new_draft_id
 
 OrderPrecheck = Callable[[bytes], dict[str, Any]]
+DRAFT_TAG = "giftboard_draft"  # the Checkout Session's metadata key for the draft's tag
+
+
+def draft_tag(envelope: Envelope, draft_id: str) -> str:
+    """The draft id's tag, keyed under the envelope key and sent as its Checkout Session's metadata: it says "this
+    intake made that draft" and nothing else (no order data; not guessable from the id). A paid session whose
+    draft is gone is ours to record and refund only when it carries its draft's tag: another deployment's
+    session on the same Stripe account (every endpoint of an account receives every event) is not."""
+    return envelope.fingerprint(b"giftboard-draft-tag\0" + draft_id.encode())[:32]
+
+
+def tagged(envelope: Envelope, draft_id: str, metadata: Any) -> bool:
+    """Whether a session's `metadata` carries `draft_id`'s tag."""
+    try:
+        found = metadata[DRAFT_TAG]
+    except (KeyError, TypeError, IndexError):
+        return False
+    return isinstance(found, str) and hmac.compare_digest(found, draft_tag(envelope, draft_id))
 
 
 def create_draft(body: bytes, *, ledger: Ledger, envelope: Envelope, ttl_s: float, check: OrderPrecheck,

@@ -231,7 +231,8 @@ def create_app(
         if draft_id is None:
             return _error(422, "the body must be JSON {\"draft_id\": \"drf_…\"}")
         try:
-            answer = await run_in_threadpool(start_checkout, ledger, client, stripe_settings, draft_id, time.time())
+            answer = await run_in_threadpool(lambda: start_checkout(ledger, client, stripe_settings, draft_id,
+                                                                    time.time(), envelope=envelope))
         except PaymentError as error:
             log.warning("checkout for %s: %s", draft_id, error)
             return _error(502, str(error))

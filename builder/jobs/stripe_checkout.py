@@ -1,10 +1,10 @@
 """Stripe through its official library: the client built from settings, Checkout Sessions keyed by draft id,
 webhook events verified by Stripe's own `Webhook.construct_event`, and refunds keyed by order.
 
-Nothing private is ever passed here: a session carries the draft id (client_reference_id) and the Price id,
-never the buyer, the recipient or the story. Every create sends an idempotency key derived from the draft or
-order it is for, so a retried call (the library's own network retries, or ours after a crash) never creates
-a second session or a second refund.
+Nothing private is ever passed here: a session carries the draft id (client_reference_id), its keyed tag
+(metadata) and the Price id, never the buyer, the recipient or the story. Every create sends an idempotency key
+derived from the draft or order it is for, so a retried call (the library's own network retries, or ours after
+a crash) never creates a second session or a second refund.
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ def _failure(action: str, error: stripe.StripeError) -> PaymentError:
 
 
 def create_checkout_session(client: stripe.StripeClient, *, draft_id: str, price: str, success_url: str,
-                            cancel_url: str, expires_at: int | None = None) -> CheckoutSession:
+                            cancel_url: str, expires_at: int | None = None,
+                            metadata: dict[str, str] | None = None) -> CheckoutSession:
     """One Checkout Session for `draft_id` (the same one however often this is called for it, as long as the
     parameters are the same: `expires_at` must be derived from the draft, never from the clock)."""
     params: dict[str, object] = {
@@ -79,6 +80,8 @@ def create_checkout_session(client: stripe.StripeClient, *, draft_id: str, price
     }
     if expires_at is not None:
         params["expires_at"] = expires_at
+    if metadata:
+        params["metadata"] = metadata
     try:
         session = client.v1.checkout.sessions.create(
             params, {"idempotency_key": checkout_idempotency_key(draft_id)})

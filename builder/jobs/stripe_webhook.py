@@ -4,7 +4,9 @@
   `checkout.session.async_payment_succeeded`: the session's draft (`client_reference_id`) becomes its order
   through `Ledger.accept_paid`, in one step keyed by the session id, so any number of deliveries in any order
   make one order. A session whose draft is gone or past its expiry is recorded `failed` (draft_expired) and
-  its refund is started after the answer.
+  its refund is started after the answer, if the draft was ours: still in the ledger, or the session carries the
+  draft's keyed tag (metadata `giftboard_draft`, set by our checkout). A paid session of a well-formed draft id
+  we never made (another deployment on the same Stripe account) is acknowledged and ignored, never refunded.
 - `checkout.session.completed` still "unpaid" (a delayed payment method): nothing yet; its
   async_payment_succeeded or async_payment_failed follows.
 - `checkout.session.expired` and `checkout.session.async_payment_failed`: the draft and its envelope are deleted.
@@ -15,8 +17,9 @@ Which key orders the order: on this path the Checkout Session alone (`stripe:<se
 idempotency key); an `idempotency_key` inside the draft's order body is not used here. The generic signed
 `POST /v1/orders` keeps its own rule (the header key, or the body's; a header contradicting the body is refused).
 
-The event carries the buyer's email and name (`customer_details`): this module reads the session's id, its
-`client_reference_id`, `payment_status` and `payment_intent`, and nothing else; only ids are recorded or logged.
+The event carries the buyer's email and name (`customer_details`): this module reads the session's id, `object`,
+`mode`, `client_reference_id`, `payment_status`, `payment_intent` and `metadata.giftboard_draft`, and nothing
+else; only ids are recorded or logged.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 import stripe
 
 from builder.jobs.accept import key_hash, new_gift_token
+from builder.jobs.drafts import tagged
 from builder.jobs.envelope import Envelope
 from builder.jobs.ledger import Ledger, PaidOrder, is_draft_id
 from builder.jobs.states import DRAFT_EXPIRED, State
@@ -85,6 +89,13 @@ def _not_ours(session: Any) -> str:
     return ""
 
 
+def _made_here(session: Any, draft_id: str, *, ledger: Ledger, envelope: Envelope) -> bool:
+    """Whether a paid session's draft is this intake's: in the ledger (live or expired), an order already, or
+    tagged by our checkout (its draft swept since). Otherwise it is not ours to record or refund."""
+    return (tagged(envelope, draft_id, _field(session, "metadata")) or ledger.get_draft(draft_id) is not None
+            or ledger.order_of_draft(draft_id) is not None)
+
+
 def handle_event(event: stripe.Event | ThinEvent, *, ledger: Ledger, envelope: Envelope) -> WebhookOutcome:
     """Apply one verified event; raises the ledger's errors (the intake answers 503, Stripe delivers again)."""
     kind = str(event.type)
@@ -107,6 +118,8 @@ def handle_event(event: stripe.Event | ThinEvent, *, ledger: Ledger, envelope: E
         return WebhookOutcome(f"{head}: not paid; draft deleted")
     if kind == "checkout.session.completed" and _field(session, "payment_status") not in PAID_STATUSES:
         return WebhookOutcome(f"{head}: payment not complete yet; waiting for its async payment event")
+    if not _made_here(session, draft_id, ledger=ledger, envelope=envelope):
+        return WebhookOutcome(f"{head}: no draft of this intake's (none in the ledger, no tag of ours); ignored")
     paid = paid_order(session_id, draft_id, _id_of(_field(session, "payment_intent"), PAYMENT_INTENT_ID), envelope)
     ref, created = ledger.accept_paid(paid)
     record = ledger.get(ref)

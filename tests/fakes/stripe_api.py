@@ -159,7 +159,8 @@ class _Handler(QuietHandler):
                 "url": f"https://checkout.stripe.test/c/pay/{session_id}", "success_url": params["success_url"],
                 "cancel_url": params.get("cancel_url"), "amount_total": 2900, "currency": "eur",
                 "customer_email": params.get("customer_email"), "payment_intent": None,
-                "metadata": {}, "created": now, "livemode": False,
+                "metadata": {k[9:-1]: v for k, v in params.items() if k.startswith("metadata[")},
+                "created": now, "livemode": False,
                 "expires_at": int(params.get("expires_at") or now + 86400),
             }
             state.sessions[session_id] = session
