@@ -202,6 +202,15 @@ class StripeSettings:
                   "GIFT_STRIPE_SUCCESS_URL": self.success_url, "GIFT_STRIPE_CANCEL_URL": self.cancel_url}
         return [name for name, value in needed.items() if not value]
 
+    @property
+    def key_livemode(self) -> bool | None:
+        """The mode of GIFT_STRIPE_SECRET_KEY: True for a live key (sk_live_/rk_live_), False for a test key,
+        None when unset or of no known shape (then an event's livemode is not checked)."""
+        for prefix, live in (("sk_live_", True), ("rk_live_", True), ("sk_test_", False), ("rk_test_", False)):
+            if self.secret_key.startswith(prefix):
+                return live
+        return None
+
     def missing_for_webhook(self) -> list[str]:
         """The GIFT_STRIPE_* variables `POST /v1/stripe/webhook` needs and that are not set (names only)."""
         return [] if self.webhook_secret else ["GIFT_STRIPE_WEBHOOK_SECRET"]

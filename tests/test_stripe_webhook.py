@@ -9,6 +9,7 @@ of the buyer (Stripe's customer_details included) in the intake's log, the ledge
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -328,3 +329,39 @@ def test_a_paid_session_whose_draft_is_gone_is_refunded_only_if_the_draft_was_ou
         assert (answer.status_code, answer.json()) == (200, {"received": True})
     assert refs(ledger) == [ref] and len(fake_stripe.state.refunds) == 1
     assert fake_stripe.post_count("/v1/refunds") == 1
+
+
+def test_an_event_of_the_other_mode_than_the_key_is_ignored_with_a_warning(
+        ledger: Ledger, envelope: Envelope, fake_stripe: FakeStripe, caplog: pytest.LogCaptureFixture) -> None:
+    """A live event at an intake with a test key (or a test event with a live key): its session is not one this
+    intake made, nor one it could refund. 200 (Stripe would only retry), nothing recorded, one warning."""
+    caplog.set_level(logging.INFO, logger="giftboard.jobs.intake")
+    for key, wrong, right in (("sk_test_fake_key", True, False), ("sk_live_fake_key", False, True)):
+        draft = Draft(id=new_draft_id(), sealed=envelope.seal(order()), created_at=time.time(),
+                      expires_at=time.time() + 3600)
+        ledger.save_draft(draft)
+        settings = StripeSettings(secret_key=key, webhook_secret=fake_stripe.webhook_secret, api_base=fake_stripe.url)
+        session = {"id": f"cs_{'live' if wrong else 'test'}_a1Mode", "object": "checkout.session",
+                   "mode": "payment", "status": "complete", "payment_status": "paid", "payment_intent": "pi_3Mode",
+                   "client_reference_id": draft.id, "customer_details": CUSTOMER, "livemode": wrong}
+        event = json.loads(fake_stripe.event("checkout.session.completed", session))
+        before = refs(ledger)
+        with intake(ledger, envelope, settings) as url:
+            for kind in ("checkout.session.completed", "checkout.session.expired"):
+                body = json.dumps({**event, "type": kind, "livemode": wrong}).encode()
+                answer = deliver(url, fake_stripe, body)
+                assert (answer.status_code, answer.json()) == (200, {"received": True})
+            assert refs(ledger) == before and ledger.get_draft(draft.id) is not None
+            mode = "live" if wrong else "test"
+            warned = [r for r in caplog.records if r.levelno == logging.WARNING and f"a {mode}-mode event" in r.message]
+            assert len(warned) == 2, caplog.text
+            # the key's own mode: the order
+            answer = deliver(url, fake_stripe, json.dumps({**event, "livemode": right}).encode())
+            assert answer.status_code == 200 and ledger.order_of_draft(draft.id) is not None
+        ledger.delete_draft(draft.id)
+        for record in ledger.records():
+            assert record.payment_intent == "pi_3Mode"
+        caplog.clear()
+    assert len(ledger.records()) == 2
+    for value in [*PRIVATE, CUSTOMER["phone"]]:
+        assert value not in caplog.text

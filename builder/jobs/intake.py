@@ -276,7 +276,8 @@ def create_app(
         except SignatureError as error:
             return _error(400, str(error))
         try:
-            outcome = await run_in_threadpool(handle_event, event, ledger=ledger, envelope=envelope)
+            outcome = await run_in_threadpool(lambda: handle_event(event, ledger=ledger, envelope=envelope,
+                                                                   livemode=stripe_settings.key_livemode))
         except IdempotencyConflict:
             log.error("stripe event %s: its session's key is an order of the generic intake's", event.id)
             return _error(409, "this checkout session's key belongs to another order")
@@ -284,7 +285,7 @@ def create_app(
             log.error("stripe event %s: ledger unavailable (%s); Stripe delivers it again", event.id,
                       type(error).__name__)
             return _error(503, "ledger unavailable, retry later")
-        log.info("%s", outcome.line)
+        log.log(logging.WARNING if outcome.warning else logging.INFO, "%s", outcome.line)
         after = BackgroundTask(run_in_threadpool, _after_event, outcome) if outcome.created or outcome.refund else None
         return JSONResponse({"received": True}, status_code=200, background=after)
 

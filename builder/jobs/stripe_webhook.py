@@ -10,6 +10,9 @@
 - `checkout.session.completed` still "unpaid" (a delayed payment method): nothing yet; its
   async_payment_succeeded or async_payment_failed follows.
 - `checkout.session.expired` and `checkout.session.async_payment_failed`: the draft and its envelope are deleted.
+- an event whose `livemode` is not the secret key's mode (a live event at an intake with a test key, or the other
+  way round): this intake's checkout cannot have made its session, and with that key it could not refund it;
+  acknowledged (Stripe would only deliver it again), nothing recorded, one warning line for the operator.
 - anything else, and sessions that are not a Giftboard draft's (no draft id as `client_reference_id`, an object
   that is no Checkout Session, a `mode` other than "payment", a v2 thin event): acknowledged and ignored.
 
@@ -51,6 +54,7 @@ class WebhookOutcome:
     ref: str = ""
     created: bool = False  # a new queued order: the dispatcher runs after the answer
     refund: bool = False  # a new failed (draft_expired) order: its refund runs after the answer
+    warning: bool = False  # the operator should look: logged as a warning
 
 
 def paid_order(session_id: str, draft_id: str, payment_intent: str, envelope: Envelope) -> PaidOrder:
@@ -96,14 +100,22 @@ def _made_here(session: Any, draft_id: str, *, ledger: Ledger, envelope: Envelop
             or ledger.order_of_draft(draft_id) is not None)
 
 
-def handle_event(event: stripe.Event | ThinEvent, *, ledger: Ledger, envelope: Envelope) -> WebhookOutcome:
-    """Apply one verified event; raises the ledger's errors (the intake answers 503, Stripe delivers again)."""
+def handle_event(event: stripe.Event | ThinEvent, *, ledger: Ledger, envelope: Envelope,
+                 livemode: bool | None = None) -> WebhookOutcome:
+    """Apply one verified event; raises the ledger's errors (the intake answers 503, Stripe delivers again).
+    `livemode`: the secret key's mode (None: unknown, not checked); an event of the other mode is ignored."""
     kind = str(event.type)
     head = f"stripe event {event.id} ({kind})"
     if isinstance(event, ThinEvent):
         return WebhookOutcome(f"{head}: a v2 thin event; ignored")
     if kind not in PAID_EVENTS | CLOSED_EVENTS:
         return WebhookOutcome(f"{head}: ignored")
+    event_live = _field(event, "livemode")
+    if livemode is not None and isinstance(event_live, bool) and event_live != livemode:
+        said = ("a live-mode event, and GIFT_STRIPE_SECRET_KEY is a test key" if event_live else
+                "a test-mode event, and GIFT_STRIPE_SECRET_KEY is a live key")
+        return WebhookOutcome(f"{head}: {said} (this intake's sessions are of the key's mode); ignored, nothing "
+                              "recorded: check the endpoint's signing secret and the key", warning=True)
     session = _field(_field(event, "data"), "object")
     why = _not_ours(session)
     if why:
