@@ -26,7 +26,7 @@ from builder.jobs.accept import accept_order
 from builder.jobs.envelope import Envelope
 from builder.jobs.figures import figures_from
 from builder.jobs.ledger import Ledger, open_ledger
-from builder.jobs.refunds import refund_order
+from builder.jobs.refunds import refund_order, settle_refunds
 from builder.jobs.states import DRAFT_EXPIRED, State
 from builder.jobs.stripe_checkout import refund_idempotency_key, stripe_client
 from builder.settings import StripeSettings
@@ -288,6 +288,79 @@ def test_stripe_rate_limits_card_errors_and_a_stripe_that_never_answers_are_one_
     assert_nothing_private_sent(fake_stripe)
 
 
+def test_a_pending_refund_is_refunded_and_followed_until_stripe_settles_or_loses_it(
+        env: dict[str, str], ledger: Ledger, ledger_location: str, envelope: Envelope, fake_stripe: FakeStripe,
+        tmp_path: Path) -> None:
+    """Stripe accepts a refund as pending (or requires_action): the order is refunded, says so, and `gift
+    reconcile` asks Stripe how it ended; one Stripe fails later stays refunded and is shown as lost money."""
+    settles, loses = (paid_order(ledger_location, envelope, key) for key in ("pay_pending_ok", "pay_pending_lost"))
+    site = str(tmp_path / "site")
+    for ref, status in ((settles, "pending"), (loses, "requires_action")):
+        fake_stripe.next_refund(status)
+        done = cli(env, "gift", "refund", ref)
+        refund_id = ledger.get(ref).refund_id
+        assert done.returncode == 0 and done.stdout == (
+            f"{ref}: refunded ({refund_id}) — {status} at Stripe, `gift reconcile` follows it\n")
+        assert_refunded(ledger, ref, refund_id)
+        assert f"refund: {refund_id} ({status} at Stripe)\n" in cli(env, "gift", "status", ref).stdout
+    settled_id, lost_id = ledger.get(settles).refund_id, ledger.get(loses).refund_id
+
+    quiet = cli(env, "gift", "reconcile", "--out", site)
+    assert quiet.returncode == 0 and "refund" not in quiet.stdout  # nothing changed at Stripe yet
+    fake_stripe.settle_refund(settled_id, "succeeded")
+    fake_stripe.settle_refund(lost_id, "failed", "expired_or_canceled_card")
+    followed = cli(env, "gift", "reconcile", "--out", site)
+    assert followed.returncode == 0, followed.stderr
+    lines = followed.stdout.splitlines()
+    assert f"{settles}: refund {settled_id} succeeded" in lines
+    assert (f"{loses}: refund {lost_id} was failed by Stripe after it accepted it (stripe_failed/"
+            "expired_or_canceled_card): the money is back in the Stripe balance, not with the buyer; refund them "
+            "another way (Stripe Dashboard)") in lines
+    assert [ledger.get(ref).state for ref in (settles, loses)] == ["refunded", "refunded"]
+    assert f"refund: {settled_id}\n" in cli(env, "gift", "status", settles).stdout
+    assert (f"refund: {lost_id} (failed at Stripe: stripe_failed/expired_or_canceled_card, the money is back in "
+            "the Stripe balance)\n") in cli(env, "gift", "status", loses).stdout
+    again = cli(env, "gift", "refund", loses)
+    assert again.returncode == 1 and again.stderr.count("\n") == 1 and "the money is back in the Stripe" in again.stderr
+
+    summary = json.loads(cli(env, "ops", "summary", "--json").stdout)
+    assert (summary["by_state"]["refunded"], summary["refunds_failing"]) == (2, 1)
+    assert [(a["ref"], a["state"], a["reason"]) for a in summary["attention"]] == [
+        (loses, "refunded", "refund_failed:stripe_failed/expired_or_canceled_card")]
+    assert "refund" not in cli(env, "gift", "reconcile", "--out", site).stdout  # settled both ways: not asked again
+    gets = [r.path for r in fake_stripe.state.requests if r.method == "GET"]
+    assert sorted(gets) == sorted([f"/v1/refunds/{settled_id}", f"/v1/refunds/{lost_id}"] * 2)
+    assert len(fake_stripe.state.refunds) == 2
+    assert_nothing_private_sent(fake_stripe)
+
+
+def test_a_refund_stripe_answers_failed_is_not_recorded_as_refunded(
+        env: dict[str, str], ledger: Ledger, ledger_location: str, envelope: Envelope, fake_stripe: FakeStripe,
+        tmp_path: Path) -> None:
+    ref = paid_order(ledger_location, envelope, "pay_refund_failed")
+    fake_stripe.next_refund("failed", "lost_or_stolen_card")
+    failed = cli(env, "gift", "refund", ref, GIFT_RETRY_BASE_S="0")
+    [failed_id] = fake_stripe.state.refunds
+    assert failed.returncode == 1 and failed.stderr.count("\n") == 1
+    assert failed.stderr.startswith(f"error: {ref}: Stripe did not refund: refund {failed_id} is failed "
+                                    "(lost_or_stolen_card); recorded (attempt 1)")
+    record = ledger.get(ref)
+    assert (record.state, record.refund_id, record.refund_error) == ("failed", "", "stripe_failed/lost_or_stolen_card")
+    summary = json.loads(cli(env, "ops", "summary", "--json").stdout)
+    assert [a["reason"] for a in summary["attention"]] == ["refund_failed:stripe_failed/lost_or_stolen_card"]
+
+    # within Stripe's idempotency window the retry gets the same failed refund back; past it, a new refund
+    replayed = cli(env, "gift", "reconcile", "--out", str(tmp_path / "site"), GIFT_RETRY_BASE_S="0")
+    assert f"{ref}: refund failed (stripe_failed/lost_or_stolen_card, attempt 2)" in replayed.stdout
+    assert list(fake_stripe.state.refunds) == [failed_id] and ledger.get(ref).state == "failed"
+    fake_stripe.forget_keys()
+    done = cli(env, "gift", "reconcile", "--out", str(tmp_path / "site"))
+    [refund_id] = [rid for rid in fake_stripe.state.refunds if rid != failed_id]
+    assert f"{ref}: refunded ({refund_id})" in done.stdout.splitlines()
+    assert_refunded(ledger, ref, refund_id)
+    assert_nothing_private_sent(fake_stripe)
+
+
 def test_the_automatic_policy_honours_its_hours_and_off(env: dict[str, str], ledger: Ledger, ledger_location: str,
                                                         envelope: Envelope, fake_stripe: FakeStripe,
                                                         tmp_path: Path) -> None:
@@ -395,17 +468,23 @@ def test_the_database_refund_figures_are_the_folder_figures_of_the_same_orders(
     try:
         for ref in refs[:2]:
             assert refund_order(ledger, client, ref, reason="support_refund").made
-        for _ in range(3):
-            fake_stripe.fail_next(400, "invalid_request_error", "charge_disputed")
+        fake_stripe.fail_next(400, "invalid_request_error", "charge_disputed")  # a 400 is not retried
         failing = refund_order(ledger, client, refs[2], reason="support_refund")
         assert failing.error == "invalid_request_error/charge_disputed"
+        fake_stripe.next_refund("pending")  # accepted, then lost: refunded and needing attention
+        lost = refund_order(ledger, client, refs[3], reason="support_refund")
+        assert ledger.unsettled_refunds() == [refs[3]]
+        fake_stripe.settle_refund(lost.refund_id, "canceled")
+        assert len(settle_refunds(ledger, client, ledger.unsettled_refunds())) == 1
+        assert ledger.unsettled_refunds() == []
         now = ledger.clock()
         records = ledger.records()
         expected = figures_from(records, {r.ref: ledger.audit(r.ref) for r in records}, now)
         assert ledger.figures(now) == expected
-        assert (expected.refunds_last_24h, expected.refunds_failing, expected.by_state["refunded"]) == (2, 1, 2)
+        assert (expected.refunds_last_24h, expected.refunds_failing, expected.by_state["refunded"]) == (3, 2, 3)
         assert [a.reason for a in expected.attention if a.ref == refs[2]] == [
             "refund_failed:invalid_request_error/charge_disputed"]
+        assert [a.reason for a in expected.attention if a.ref == refs[3]] == ["refund_failed:stripe_canceled"]
     finally:
         ledger.close()
 

@@ -103,8 +103,8 @@ def test_a_refund_is_created_once_per_order_under_retries(fake_stripe: FakeStrip
     fake_stripe.fail_next(503)
     first = create_refund(client, payment_intent="pi_fake_1", ref="ord-7")
     again = create_refund(client, payment_intent="pi_fake_1", ref="ord-7")
-    assert first == again and list(fake_stripe.state.refunds) == [first]
-    assert fake_stripe.state.refunds[first]["object"] == "refund"
+    assert first == again and list(fake_stripe.state.refunds) == [first.id]
+    assert first.status == "succeeded" and fake_stripe.state.refunds[first.id]["object"] == "refund"
     keys = {r.idempotency_key for r in fake_stripe.state.requests}
     assert keys == {refund_idempotency_key("ord-7")}
 

@@ -26,7 +26,16 @@ from builder.jobs.drafts import create_draft
 from builder.jobs.ledger import JobRecord, Ledger, is_database_url
 from builder.jobs.pool import CycleReport, dispatch_cycle
 from builder.jobs.reconcile import ReconcileReport, reconcile, release_run, release_run_leases
-from builder.jobs.refunds import SUPPORT, RefundOutcome, check_refundable, due_refunds, refund_order, run_due_refunds
+from builder.jobs.refunds import (
+    SUPPORT,
+    RefundOutcome,
+    already_refunded,
+    check_refundable,
+    due_refunds,
+    refund_order,
+    run_due_refunds,
+    settle_refunds,
+)
 from builder.jobs.runtime import runtime
 from builder.jobs.settings import JobSettings, ledger_location
 from builder.jobs.states import State
@@ -162,12 +171,13 @@ class GiftService:
         """The automatic refund policy's calls (builder/jobs/refunds.py), one line each; the Stripe library is
         imported only when a refund is due (it is slow to import)."""
         due = due_refunds(ledger, settings, ledger.clock())
-        if not due:
+        unsettled = ledger.unsettled_refunds()
+        if not due and not unsettled:
             return []
         from builder.jobs.stripe_checkout import stripe_client
 
         client = stripe_client(self.settings.stripe) if self.settings.stripe.secret_key else None
-        return run_due_refunds(ledger, settings, client, due)
+        return run_due_refunds(ledger, settings, client, due) + settle_refunds(ledger, client, unsettled)
 
     def refund(self, ref: str) -> RefundOutcome:
         """Support: refund a failed or held order's Stripe payment now (once: an already refunded order answers its
@@ -177,7 +187,7 @@ class GiftService:
         with runtime(self.ledger_dir, self.settings) as rt:
             record = rt.ledger.get(ref)
             if record.state == State.REFUNDED:
-                return RefundOutcome(ref, refund_id=record.refund_id)
+                return already_refunded(record)
             check_refundable(record)  # say what is wrong with the order before what is missing in the settings
             client = stripe_client(self.settings.stripe)
             return refund_order(rt.ledger, client, ref, reason=SUPPORT, settings=rt.settings)

@@ -14,6 +14,7 @@ from typing import Any
 from builder.app.gifts import GiftService
 from builder.errors import OrderError
 from builder.jobs.ledger import typed_ref
+from builder.jobs.refunds import lost_line
 from builder.jobs.states import State, parse_state
 from builder.jobs.worker import WorkSummary
 from builder.progress import interactive, progress
@@ -132,7 +133,9 @@ def status(args: argparse.Namespace) -> int:
     if "next_attempt_at" in view:
         print(f"next attempt: {view['next_attempt_at']}")
     if "refund_id" in view:
-        print(f"refund: {view['refund_id']}")
+        status = view.get("refund_status", "succeeded")
+        lost = f": {view['refund_lost']}, the money is back in the Stripe balance" if "refund_lost" in view else ""
+        print(f"refund: {view['refund_id']}" + ("" if status == "succeeded" else f" ({status} at Stripe{lost})"))
     if "refund_failing" in view:
         failing = view["refund_failing"]
         print(f"refund failing: {failing['error']} after {failing['attempts']} call(s); next try {failing['next_at']}")
@@ -202,8 +205,12 @@ def retry(args: argparse.Namespace) -> int:
 def refund_cmd(args: argparse.Namespace) -> int:
     """`gift refund REF`: the refund id on one line, or one line saying what failed (exit 1)."""
     outcome = _service(args).refund(args.ref)
+    if outcome.lost:
+        print(f"error: {outcome.ref}: {lost_line(outcome)}", file=sys.stderr)
+        return 1
     if outcome.refunded:
-        print(f"{outcome.ref}: " + ("refunded" if outcome.made else "already refunded") + f" ({outcome.refund_id})")
+        print(f"{outcome.ref}: " + ("refunded" if outcome.made else "already refunded") + f" ({outcome.refund_id})"
+              + outcome.settling)
         return 0
     print(f"error: {outcome.ref}: {outcome.message}; recorded (attempt {outcome.attempts}), `gift reconcile` "
           "retries it", file=sys.stderr)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from builder.jobs.states import CORRUPT, NEEDS_ATTENTION, REFUNDABLE, STORAGE_FULL, State
+from builder.jobs.states import CORRUPT, NEEDS_ATTENTION, REFUND_LOST, REFUNDABLE, STORAGE_FULL, State
 
 if TYPE_CHECKING:
     from builder.jobs.ledger import JobRecord
@@ -86,7 +86,8 @@ class LedgerFigures:
     published_per_hour: list[tuple[str, int]] = field(default_factory=list)
     attempts_total: int = 0
     refunds_last_24h: int = 0  # orders that became refunded in the last 24 hours
-    refunds_failing: int = 0  # paid failed or held orders whose last refund call failed (retried by reconcile)
+    refunds_failing: int = 0  # paid failed or held orders whose last refund call failed (retried by reconcile),
+    # and refunded ones whose refund Stripe failed or canceled after accepting it (support refunds them)
     refunds_pending: int = 0  # orders `gift reconcile` would refund now (set by the ops summary: it needs the policy)
 
     def to_json(self) -> dict[str, Any]:
@@ -98,18 +99,23 @@ class LedgerFigures:
 
 
 def needs_attention(record: JobRecord, now: float) -> bool:
-    """Held and failed orders, running ones whose lease ran out, and orders waiting for disk space."""
+    """Held and failed orders, refunded ones whose refund Stripe failed later, running ones whose lease ran out,
+    and orders waiting for disk space."""
     return (
         record.state in NEEDS_ATTENTION
+        or (record.state == State.REFUNDED and record.refund_status in REFUND_LOST)
         or (record.state == State.RUNNING and record.lease_expires_at <= now)
         or (record.state == State.RETRY_WAIT and record.reason == STORAGE_FULL)
     )
 
 
 def attention_item(ref: str, state: str, reason: str, last_error: str, attempts: int, age_s: float,
-                   refund_attempts: int = 0, refund_error: str = "") -> AttentionItem:
+                   refund_attempts: int = 0, refund_error: str = "", refund_status: str = "") -> AttentionItem:
     """One attention line; an order whose refund is failing shows that (its category and the refund calls so
-    far) in place of why it failed or was held."""
+    far) in place of why it failed or was held; so does one whose refund Stripe failed after accepting it."""
+    if state == State.REFUNDED and refund_status in REFUND_LOST:
+        return AttentionItem(ref, state, f"{REFUND_FAILED}:{refund_error or 'stripe_' + refund_status}",
+                             refund_attempts, age_s)
     if refund_attempts and state in REFUNDABLE:
         return AttentionItem(ref, state, f"{REFUND_FAILED}:{refund_error or 'unknown'}", refund_attempts, age_s)
     return AttentionItem(ref, state, reason or last_error or "unknown", attempts, age_s)
@@ -127,7 +133,7 @@ def figures_from(records: list[JobRecord], audits: Mapping[str, list[dict[str, A
     summary.attention = sorted(
         [
             *(attention_item(r.ref, r.state, r.reason, r.last_error, r.attempts, age(r, now), r.refund_attempts,
-                             r.refund_error)
+                             r.refund_error, r.refund_status)
               for r in records if needs_attention(r, now)),
             *(AttentionItem(ref, CORRUPT, "corrupt_record", 0, max(0.0, now - modified))
               for ref, modified in corrupt.items()),
@@ -137,7 +143,8 @@ def figures_from(records: list[JobRecord], audits: Mapping[str, list[dict[str, A
     summary.attempts_per_order = dict(sorted(Counter(r.attempts for r in records).items()))
     summary.retries = sum(max(0, r.attempts - 1) for r in records)
     summary.attempts_total = sum(r.attempts for r in records)
-    summary.refunds_failing = sum(1 for r in records if r.state in REFUNDABLE and r.refund_attempts > 0)
+    summary.refunds_failing = sum(1 for r in records if (r.state in REFUNDABLE and r.refund_attempts > 0)
+                                  or (r.state == State.REFUNDED and r.refund_status in REFUND_LOST))
 
     queue_waits: list[float] = []
     end_to_end: list[float] = []

@@ -44,7 +44,7 @@ from builder.jobs.ledger import (
     note_entry,
     paid_audit_detail,
 )
-from builder.jobs.states import DRAFT_EXPIRED, State, check_transition
+from builder.jobs.states import DRAFT_EXPIRED, REFUND_UNSETTLED, State, check_transition
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -177,6 +177,11 @@ class FolderLedger:
         """Paid orders to refund now (`JobRecord.refund_due`), oldest first: read from every record."""
         due = [record for record in self.records() if record.refund_due(now, failed_before)]
         return [record.ref for record in sorted(due, key=lambda record: (record.state_since, record.ref))]
+
+    def unsettled_refunds(self) -> list[str]:
+        """Refunded orders whose refund is still pending at Stripe, oldest first: read from every record."""
+        found = [r for r in self.records(State.REFUNDED) if r.refund_status in REFUND_UNSETTLED]
+        return [record.ref for record in sorted(found, key=lambda record: (record.state_since, record.ref))]
 
     def figures(self, now: float) -> LedgerFigures:
         records = self.records()

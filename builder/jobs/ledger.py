@@ -33,6 +33,8 @@ The protocol (every method may raise `LedgerUnavailable` when the database canno
   leases, due retries, final orders that still hold an envelope; queued ones too when re-dispatching).
 - `refund_candidates(now, failed_before)`: refs of the orders `JobRecord.refund_due` says to refund now, oldest
   first (the database reads its `orders_refundable` index; the folder reads every record).
+- `unsettled_refunds()`: refs of refunded orders whose refund Stripe accepted as pending or requires_action,
+  oldest first: `gift reconcile` asks Stripe how they ended (builder/jobs/refunds.py settle_refunds).
 - `sweep(now)`: remove what killed writers left behind (the folder's orphaned temporary files; a database
   has none); one line per removal.
 - `figures(now)`: the support-safe aggregates the ops summary shows (computed by the database where there
@@ -102,9 +104,11 @@ class JobRecord:
     last_error: str = ""  # category of the last failed attempt
     # the payment (issue 14): Stripe's PaymentIntent id for an order paid through Checkout ("" for one from the
     # generic signed intake, whose checkout backend refunds it); the refund's id once Stripe made it, and the
-    # refund calls that failed (their count, the last one's category, when the next one is due)
+    # refund calls that failed (their count, the last one's category, when the next one is due); the refund's
+    # status at Stripe as last seen (states.REFUND_ACCEPTED or REFUND_LOST; "" before 0006 or never refunded)
     payment_intent: str = ""
     refund_id: str = ""
+    refund_status: str = ""
     refund_attempts: int = 0
     refund_error: str = ""
     refund_next_at: float = 0.0
@@ -335,6 +339,8 @@ class Ledger(Protocol):
     def reconcile_candidates(self, now: float, include_queued: bool) -> list[str]: ...
 
     def refund_candidates(self, now: float, failed_before: float | None) -> list[str]: ...
+
+    def unsettled_refunds(self) -> list[str]: ...
 
     def sweep(self, now: float) -> list[str]: ...
 

@@ -51,7 +51,15 @@ from builder.jobs.ledger import (
     note_entry,
     paid_audit_detail,
 )
-from builder.jobs.states import DRAFT_EXPIRED, NEEDS_ATTENTION, STORAGE_FULL, State, check_transition
+from builder.jobs.states import (
+    DRAFT_EXPIRED,
+    NEEDS_ATTENTION,
+    REFUND_LOST,
+    REFUND_UNSETTLED,
+    STORAGE_FULL,
+    State,
+    check_transition,
+)
 
 COLUMN_OF = {"lease_expires_at": "lease_until"}  # record field → column, where the names differ
 FIELDS = [f.name for f in fields(JobRecord)]
@@ -445,6 +453,12 @@ class PostgresLedger:
         )
         return [str(row["ref"]) for row in rows]
 
+    def unsettled_refunds(self) -> list[str]:
+        """Refunded orders whose refund is still pending at Stripe (the orders_refund_unsettled index)."""
+        rows = self._read("SELECT ref FROM orders WHERE state = 'refunded' AND refund_status IN (%s, %s) "
+                          "ORDER BY state_since, ref", REFUND_UNSETTLED)
+        return [str(row["ref"]) for row in rows]
+
     def sweep(self, now: float) -> list[str]:
         """A transaction leaves nothing behind when its writer dies: nothing to sweep."""
         return []
@@ -513,12 +527,14 @@ def _figures(ledger: PostgresLedger, now: float) -> LedgerFigures:
     attention_states = tuple(str(s) for s in NEEDS_ATTENTION)
     attention = [
         attention_item(str(r["ref"]), str(r["state"]), str(r["reason"]), str(r["last_error"]), int(r["attempts"]),
-                       max(0.0, now - float(r["state_since"])), int(r["refund_attempts"]), str(r["refund_error"]))
-        for r in read("SELECT ref, state, reason, last_error, attempts, state_since, refund_attempts, refund_error "
-                      "FROM orders "
+                       max(0.0, now - float(r["state_since"])), int(r["refund_attempts"]), str(r["refund_error"]),
+                       str(r["refund_status"]))
+        for r in read("SELECT ref, state, reason, last_error, attempts, state_since, refund_attempts, refund_error, "
+                      "refund_status FROM orders "
                       "WHERE state = ANY(%s) OR (state = 'running' AND lease_until <= %s) "
-                      "OR (state = 'retry_wait' AND reason = %s) ORDER BY state_since, ref",
-                      (list(attention_states), now, STORAGE_FULL))
+                      "OR (state = 'retry_wait' AND reason = %s) "
+                      "OR (state = 'refunded' AND refund_status = ANY(%s)) ORDER BY state_since, ref",
+                      (list(attention_states), now, STORAGE_FULL, list(REFUND_LOST)))
     ]
     queue = read(f"SELECT {_stats('queue_wait_s')} FROM audit WHERE to_state = 'running'")[0]
     e2e = read(f"SELECT {_stats('end_to_end_s')} FROM audit WHERE to_state = 'published'")[0]
@@ -544,8 +560,9 @@ def _figures(ledger: PostgresLedger, now: float) -> LedgerFigures:
                  "WHERE to_state = 'published' AND t >= %s GROUP BY 1", (this_hour - 23 * 3600,))
     total = read("SELECT count(*) AS orders, coalesce(sum(attempts), 0) AS attempts, "
                  "coalesce(sum(greatest(attempts - 1, 0)), 0) AS retries, "
-                 "count(*) FILTER (WHERE state IN ('failed', 'held') AND refund_attempts > 0) AS refunds_failing "
-                 "FROM orders")[0]
+                 "count(*) FILTER (WHERE (state IN ('failed', 'held') AND refund_attempts > 0) "
+                 "OR (state = 'refunded' AND refund_status = ANY(%s))) AS refunds_failing "
+                 "FROM orders", (list(REFUND_LOST),))[0]
     refunded = read("SELECT count(*) AS n FROM audit WHERE to_state = 'refunded' AND t >= %s",
                     (now - REFUNDS_WINDOW_S,))[0]
 

@@ -12,6 +12,11 @@ last call failed), and the webhook for a paid order whose draft was gone. It hol
   Stripe already holds for the PaymentIntent is looked up and recorded instead (stripe_checkout.refund_payment);
 - once recorded, the order is `refunded` (terminal): asking again answers the recorded refund id, calls nothing.
 
+Stripe may answer a refund as `succeeded`, or as `pending` / `requires_action` to settle later: either way it
+accepted the refund and the order is `refunded` with that status (JobRecord.refund_status). A refund Stripe
+answers `failed` or `canceled` at once is a failed call (below). `gift reconcile` asks Stripe how the unsettled
+ones ended (`settle_refunds`); one Stripe failed or canceled later stays refunded but shows the loss.
+
 A refund call that fails leaves the order where it was (failed or held), counts the failure (refund_attempts),
 keeps its category (Stripe's error type/code, never free text) and when to try again (refund_next_at: the same
 exponential backoff with full jitter as generation retries, GIFT_RETRY_BASE_S / GIFT_RETRY_CAP_S), with an
@@ -28,7 +33,7 @@ from builder.errors import JobError, PaymentError
 from builder.jobs.ledger import JobRecord, Ledger
 from builder.jobs.retry import backoff_delay
 from builder.jobs.settings import JobSettings
-from builder.jobs.states import DRAFT_EXPIRED, REFUNDABLE, State
+from builder.jobs.states import DRAFT_EXPIRED, REFUND_LOST, REFUND_UNSETTLED, REFUNDABLE, State
 
 if TYPE_CHECKING:
     import stripe  # slow to import: builder.jobs.stripe_checkout brings it in when a refund is sent
@@ -50,10 +55,21 @@ class RefundOutcome:
     message: str = ""
     attempts: int = 0
     next_at: float = 0.0
+    status: str = ""  # the refund's status at Stripe (succeeded, or pending / requires_action while it settles)
 
     @property
     def refunded(self) -> bool:
         return bool(self.refund_id)
+
+    @property
+    def lost(self) -> bool:
+        """Stripe accepted the refund, then failed or canceled it: the buyer has not got the money."""
+        return self.status in REFUND_LOST
+
+    @property
+    def settling(self) -> str:
+        """` — pending at Stripe` while the money is on its way (empty once settled); for the one-line answers."""
+        return f" — {self.status} at Stripe, `gift reconcile` follows it" if self.status in REFUND_UNSETTLED else ""
 
 
 def check_refundable(record: JobRecord) -> None:
@@ -75,7 +91,7 @@ def refund_order(ledger: Ledger, client: stripe.StripeClient, ref: str, *, reaso
     with ledger.owned(ref) as order:
         record = order.record
         if record.state == State.REFUNDED:
-            return RefundOutcome(ref, refund_id=record.refund_id)
+            return already_refunded(record)
         at = ledger.clock() if now is None else now
         if only_if_due and not record.refund_due(at, failed_before(at, settings)):
             return RefundOutcome(ref)
@@ -83,17 +99,30 @@ def refund_order(ledger: Ledger, client: stripe.StripeClient, ref: str, *, reaso
         from builder.jobs.stripe_checkout import refund_payment
 
         try:
-            refund_id = refund_payment(client, payment_intent=record.payment_intent, ref=ref)
+            refund = refund_payment(client, payment_intent=record.payment_intent, ref=ref)
         except PaymentError as error:
             attempts = record.refund_attempts + 1
             next_at = at + backoff_delay(attempts, settings.retry_base_s, settings.retry_cap_s, rng)
             order.update(refund_attempts=attempts, refund_error=error.category, refund_next_at=next_at)
             order.note("refund_failed", reason=error.category, refund_attempt=attempts)
             return RefundOutcome(ref, error=error.category, message=str(error), attempts=attempts, next_at=next_at)
-        order.transition(State.REFUNDED, reason=reason, detail={"refund_id": refund_id}, refund_id=refund_id,
-                         refund_error="", refund_next_at=0.0)
+        order.transition(State.REFUNDED, reason=reason, detail={"refund_id": refund.id}, refund_id=refund.id,
+                         refund_status=refund.status, refund_error="", refund_next_at=0.0)
         order.delete_envelope()  # nothing will be made: the private input goes
-        return RefundOutcome(ref, refund_id=refund_id, made=True, attempts=record.refund_attempts)
+        return RefundOutcome(ref, refund_id=refund.id, made=True, attempts=record.refund_attempts,
+                             status=refund.status)
+
+
+def already_refunded(record: JobRecord) -> RefundOutcome:
+    """What asking again for a refunded order answers: its refund, and how it ended when Stripe lost it."""
+    lost = record.refund_status in REFUND_LOST
+    return RefundOutcome(record.ref, refund_id=record.refund_id, status=record.refund_status,
+                         error=record.refund_error if lost else "")
+
+
+def lost_line(outcome: RefundOutcome) -> str:
+    return (f"refund {outcome.refund_id} was {outcome.status} by Stripe after it accepted it ({outcome.error}): the "
+            "money is back in the Stripe balance, not with the buyer; refund them another way (Stripe Dashboard)")
 
 
 def failed_before(now: float, settings: JobSettings) -> float | None:
@@ -125,15 +154,54 @@ def run_due_refunds(ledger: Ledger, settings: JobSettings, client: stripe.Stripe
         except JobError as error:
             lines.append(f"{ref}: refund skipped ({error})")
             continue
-        if outcome.refunded or outcome.error:
+        if outcome.made or outcome.error:  # one already refunded (by support, meanwhile) is no action
             lines.append(f"{ref}: {outcome_line(outcome)}")
+    return lines
+
+
+def settle_refunds(ledger: Ledger, client: stripe.StripeClient | None, refs: list[str]) -> list[str]:
+    """`gift reconcile` asks Stripe how each refund in `refs` (Ledger.unsettled_refunds: accepted as pending or
+    requires_action) ended, one line per change: settled (`succeeded`), or lost (`failed` / `canceled`: Stripe
+    put the money back in the account's balance, not the buyer's card). A lost refund's order stays refunded
+    (nothing will be made; its envelope is gone) with refund_status and refund_error
+    (`stripe_failed/<failure_reason>`) saying so, an audit note `refund_lost`, and a needs-attention line on ops:
+    support refunds the buyer another way. Without a Stripe client nothing is asked; a failed look-up is one line
+    and is asked again next time."""
+    if not refs:
+        return []
+    if client is None:
+        return [f"{len(refs)} refund(s) pending at Stripe not followed: GIFT_STRIPE_SECRET_KEY is not set"]
+    from builder.jobs.stripe_checkout import retrieve_refund
+
+    lines: list[str] = []
+    for ref in refs:
+        try:
+            with ledger.owned(ref) as order:
+                record = order.record
+                if record.state != State.REFUNDED or record.refund_status not in REFUND_UNSETTLED:
+                    continue
+                refund = retrieve_refund(client, record.refund_id)
+                if refund.status == record.refund_status:
+                    continue
+                if refund.accepted:
+                    order.update(refund_status=refund.status)
+                    order.note("refund_settled", reason=refund.status, refund_id=refund.id)
+                    lines.append(f"{ref}: refund {refund.id} {refund.status}")
+                    continue
+                order.update(refund_status=refund.status, refund_error=refund.category)
+                order.note("refund_lost", reason=refund.category, refund_id=refund.id)
+                lines.append(f"{ref}: " + lost_line(already_refunded(order.record)))
+        except (JobError, PaymentError) as error:
+            lines.append(f"{ref}: refund status not checked ({error})")
     return lines
 
 
 def outcome_line(outcome: RefundOutcome) -> str:
     """One support-safe line about a refund call (no ref: callers prefix it)."""
+    if outcome.lost:
+        return lost_line(outcome)
     if outcome.refunded:
-        return (f"refunded ({outcome.refund_id})" if outcome.made
+        return (f"refunded ({outcome.refund_id}){outcome.settling}" if outcome.made
                 else f"already refunded ({outcome.refund_id}); nothing sent to Stripe")
     return (f"refund failed ({outcome.error}, attempt {outcome.attempts}); the order stays as it was and the "
             "refund is retried by `gift reconcile`")

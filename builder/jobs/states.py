@@ -40,6 +40,12 @@ CORRUPT = "corrupt"  # shown in place of a state for a record file that cannot b
 STORAGE_FULL = "storage_full"  # reason of an attempt the output's full disk stopped: waits, spends no attempt
 FINAL = frozenset({State.PUBLISHED, State.TAKEN_DOWN, State.REFUNDED})  # nothing more to make: no envelope kept
 REFUNDABLE = frozenset({State.FAILED, State.HELD})
+# a Stripe Refund's status (JobRecord.refund_status): Stripe accepted it (the order is refunded) and it is either
+# settled or still on its way; or Stripe gave up on it later (the money went back to the Stripe balance, not to
+# the buyer): the order stays refunded, shown on the needs-attention list for support to refund another way
+REFUND_ACCEPTED = ("succeeded", "pending", "requires_action")
+REFUND_UNSETTLED = ("pending", "requires_action")  # `gift reconcile` asks Stripe how these ended
+REFUND_LOST = ("failed", "canceled")
 DRAFT_EXPIRED = "draft_expired"  # reason of a paid order whose draft was gone: failed at once, refunded
 
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import stripe
 
 from builder.errors import PaymentError, SignatureError
+from builder.jobs.states import REFUND_ACCEPTED
 from builder.settings import StripeSettings
 
 NETWORK_RETRIES = 2
 ALREADY_REFUNDED = "charge_already_refunded"
 EVENT_FIELD = re.compile(r"[A-Za-z0-9_.]{1,255}")  # an event's id and type: nothing else reaches the log
-LIVE_REFUND_STATUSES = ("succeeded", "pending", "requires_action")  # a refund that is (or will be) money back
 
 
 @dataclass(frozen=True)
@@ -92,36 +92,70 @@ def create_checkout_session(client: stripe.StripeClient, *, draft_id: str, price
     return CheckoutSession(id=session.id, url=session.url)
 
 
-def create_refund(client: stripe.StripeClient, *, payment_intent: str, ref: str) -> str:
-    """Refund the payment of order `ref` in full; answers the refund id (the same one on every retry)."""
+@dataclass(frozen=True)
+class StripeRefund:
+    """A Refund as Stripe answered it: its id, status (succeeded, pending, requires_action, failed, canceled) and
+    Stripe's failure_reason once it failed ("" otherwise). Only these are read: never its metadata's order."""
+
+    id: str
+    status: str
+    failure_reason: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        """Stripe took the refund on (money back now or once it settles); failed and canceled ones are not."""
+        return self.status in REFUND_ACCEPTED
+
+    @property
+    def category(self) -> str:
+        """What a ledger keeps of a refund Stripe gave up on: `stripe_failed/<failure_reason>` (or canceled)."""
+        return f"stripe_{self.status}" + (f"/{self.failure_reason}" if self.failure_reason else "")
+
+
+def _refund(refund: stripe.Refund) -> StripeRefund:
+    return StripeRefund(id=str(refund.id), status=str(refund.status or ""),
+                        failure_reason=str(getattr(refund, "failure_reason", None) or ""))
+
+
+def create_refund(client: stripe.StripeClient, *, payment_intent: str, ref: str) -> StripeRefund:
+    """Refund the payment of order `ref` in full; answers the refund (the same one on every retry)."""
     try:
         refund = client.v1.refunds.create(
             {"payment_intent": payment_intent, "metadata": {"order": ref}},
             {"idempotency_key": refund_idempotency_key(ref)})
     except stripe.StripeError as error:
         raise _failure("refund", error) from None
-    return str(refund.id)
+    return _refund(refund)
 
 
-def existing_refund(client: stripe.StripeClient, *, payment_intent: str, ref: str) -> str | None:
-    """The id of a refund Stripe already holds for `payment_intent` (ours, keyed by `ref`, first; else any that is
-    not failed or canceled), or None."""
+def retrieve_refund(client: stripe.StripeClient, refund_id: str) -> StripeRefund:
+    """The refund `refund_id` as Stripe holds it now (how a pending one ended)."""
+    try:
+        return _refund(client.v1.refunds.retrieve(refund_id))
+    except stripe.StripeError as error:
+        raise _failure("look up a refund", error) from None
+
+
+def existing_refund(client: stripe.StripeClient, *, payment_intent: str, ref: str) -> StripeRefund | None:
+    """A refund Stripe already holds for `payment_intent` that it accepted (ours, keyed by `ref`, first; else any
+    that is not failed or canceled), or None."""
     try:
         listed = client.v1.refunds.list({"payment_intent": payment_intent, "limit": 100})
     except stripe.StripeError as error:
         raise _failure("list refunds", error) from None
-    live = [refund for refund in listed.data if refund.status in LIVE_REFUND_STATUSES]
+    live = [refund for refund in listed.data if refund.status in REFUND_ACCEPTED]
     ours = [refund for refund in live if refund.metadata and refund.metadata.to_dict().get("order") == ref]
     found = (ours or live)[:1]
-    return str(found[0].id) if found else None
+    return _refund(found[0]) if found else None
 
 
-def refund_payment(client: stripe.StripeClient, *, payment_intent: str, ref: str) -> str:
+def refund_payment(client: stripe.StripeClient, *, payment_intent: str, ref: str) -> StripeRefund:
     """Refund order `ref` once: `create_refund` under its order's idempotency key (a retry, or a run after a crash,
     gets the same refund back from Stripe); when Stripe says the charge was already refunded (our key outlived its
-    24 h window, or someone refunded it in the Dashboard), the refund it already has."""
+    24 h window, or someone refunded it in the Dashboard), the refund it already has. A refund Stripe answers as
+    failed or canceled is not a refund: a PaymentError (category `stripe_failed/<failure_reason>`)."""
     try:
-        return create_refund(client, payment_intent=payment_intent, ref=ref)
+        refund = create_refund(client, payment_intent=payment_intent, ref=ref)
     except PaymentError as error:
         if error.code != ALREADY_REFUNDED:
             raise
@@ -129,6 +163,11 @@ def refund_payment(client: stripe.StripeClient, *, payment_intent: str, ref: str
         if found is None:
             raise
         return found
+    if not refund.accepted:
+        raise PaymentError(f"Stripe did not refund: refund {refund.id} is {refund.status}"
+                           + (f" ({refund.failure_reason})" if refund.failure_reason else ""),
+                           category=refund.category)
+    return refund
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from builder.errors import JobError
 from builder.jobs.ledger import JobRecord, Ledger
-from builder.jobs.states import CORRUPT, State
+from builder.jobs.states import CORRUPT, REFUND_LOST, State
 
 AUDIT_KEYS = ("time", "from", "to", "event", "attempt", "reason", "timings", "run_id", "refund_id")
 
@@ -41,6 +41,10 @@ def summary(record: JobRecord, base_url: str = "") -> dict[str, Any]:
         view["run_id"] = record.run_id
     if record.refund_id:
         view["refund_id"] = record.refund_id
+        if record.refund_status:
+            view["refund_status"] = record.refund_status
+        if record.refund_status in REFUND_LOST:
+            view["refund_lost"] = record.refund_error
     elif record.refund_attempts:
         view["refund_failing"] = {"error": record.refund_error, "attempts": record.refund_attempts,
                                   "next_at": iso(record.refund_next_at)}

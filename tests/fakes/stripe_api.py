@@ -8,7 +8,9 @@ is recorded with its raw bytes (request line, headers, body) so tests can search
 `fail_next(status, type, code)` makes the next POST fail before anything is created; `sign(payload)` signs a
 webhook body the way Stripe does (`t=…,v1=HMAC-SHA256(secret, "t.payload")`).
 
-Refunds as Stripe keeps them: GET /v1/refunds?payment_intent=… lists them (newest first), and a second refund
+Refunds as Stripe keeps them: GET /v1/refunds?payment_intent=… lists them (newest first), GET /v1/refunds/<id>
+answers one; `next_refund(status, failure_reason)` makes the next one answer pending, requires_action, failed or
+canceled, `settle_refund(id, status, …)` is what Stripe does to it later; a second refund
 of a fully refunded PaymentIntent under another key is a 400 `charge_already_refunded`. `forget_keys()` is
 Stripe's 24 h idempotency window passing; `delay_next(seconds)` makes the next POST take effect at once but
 answer only after `seconds` (a client killed in between never hears about what was made); `stall_next(seconds,
@@ -58,6 +60,7 @@ class StripeState:
     failures: list[tuple[int, str, str]] = field(default_factory=list)
     delays: list[float] = field(default_factory=list)
     stalls: list[float] = field(default_factory=list)
+    refund_statuses: list[tuple[str, str]] = field(default_factory=list)  # (status, failure_reason) of the next
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -100,6 +103,8 @@ class _Handler(QuietHandler):
                 listing = {"object": "list", "url": "/v1/refunds", "has_more": False,
                            "data": sorted(found, key=lambda r: r["id"], reverse=True)}
                 return self._answer(200, json.dumps(listing).encode())
+            if path.startswith("/v1/refunds/") and path.removeprefix("/v1/refunds/") in state.refunds:
+                return self._answer(200, json.dumps(state.refunds[path.removeprefix("/v1/refunds/")]).encode())
             prefix = "/v1/checkout/sessions/"
             session = state.sessions.get(path.removeprefix(prefix)) if path.startswith(prefix) else None
         if session is None:
@@ -168,13 +173,15 @@ class _Handler(QuietHandler):
         if self.path == "/v1/refunds":
             if not params.get("payment_intent") and not params.get("charge"):
                 return _error(400, "invalid_request_error", "parameter_missing", "Missing payment_intent")
-            if any(r["payment_intent"] == params.get("payment_intent") and r["status"] == "succeeded"
-                   for r in state.refunds.values()):
+            if any(r["payment_intent"] == params.get("payment_intent")
+                   and r["status"] in ("succeeded", "pending", "requires_action") for r in state.refunds.values()):
                 return _error(400, "invalid_request_error", "charge_already_refunded",
                               "Charge has already been refunded.")
             refund_id = f"re_fake{next(state.ids):06d}"
+            status, failure = state.refund_statuses.pop(0) if state.refund_statuses else ("succeeded", "")
             refund = {
-                "id": refund_id, "object": "refund", "amount": 2900, "currency": "eur", "status": "succeeded",
+                "id": refund_id, "object": "refund", "amount": 2900, "currency": "eur", "status": status,
+                "failure_reason": failure or None,
                 "payment_intent": params.get("payment_intent"), "reason": params.get("reason"),
                 "metadata": {k[9:-1]: v for k, v in params.items() if k.startswith("metadata[")},
                 "created": now,
@@ -203,6 +210,15 @@ class FakeStripe(LoopbackServer):
 
     def stall_next(self, seconds: float, times: int = 1) -> None:
         self.state.stalls.extend([seconds] * times)
+
+    def next_refund(self, status: str, failure_reason: str = "") -> None:
+        """The next refund made answers `status` (pending, requires_action, failed, canceled) at once."""
+        self.state.refund_statuses.append((status, failure_reason))
+
+    def settle_refund(self, refund_id: str, status: str, failure_reason: str = "") -> None:
+        """What Stripe does to a pending refund later: it succeeds, or fails (money back to the balance)."""
+        with self.state.lock:
+            self.state.refunds[refund_id].update(status=status, failure_reason=failure_reason or None)
 
     def forget_keys(self) -> None:
         """Stripe keeps idempotency keys for 24 hours: after that a key is new again."""
