@@ -456,6 +456,58 @@ def test_a_worker_killed_between_stripes_answer_and_the_commit_refunds_once(
     assert_nothing_private_sent(fake_stripe)
 
 
+def test_two_support_refunds_and_reconcile_at_once_make_one_stripe_refund(
+        env: dict[str, str], ledger: Ledger, ledger_location: str, envelope: Envelope, fake_stripe: FakeStripe,
+        tmp_path: Path) -> None:
+    """Two `gift refund` processes on the same order and `gift reconcile` (the policy due at once) while Stripe
+    is slow: the order's lock makes one refund; the others wait and answer it, reconcile reports no action."""
+    ref = paid_order(ledger_location, envelope, "pay_racing")
+    fake_stripe.delay_next(3.0)
+    command = [sys.executable, "-m", "builder", "gift"]
+    pipes = {"cwd": ROOT, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    refunds = [subprocess.Popen([*command, "refund", ref], env=env, **pipes) for _ in range(2)]  # type: ignore[call-overload]
+    _wait_for(lambda: len(fake_stripe.state.refunds) == 1)
+    reconcile = subprocess.Popen([*command, "reconcile", "--out", str(tmp_path / "site")],  # type: ignore[call-overload]
+                                 env={**env, "GIFT_REFUND_FAILED_AFTER_H": "0"}, **pipes)
+    answers = [process.communicate(timeout=120) for process in [*refunds, reconcile]]
+    [refund_id] = fake_stripe.state.refunds
+    outs = sorted(out for out, _ in answers[:2])
+    assert outs == [f"{ref}: already refunded ({refund_id})\n", f"{ref}: refunded ({refund_id})\n"], answers
+    assert all(err == "" for _, err in answers[:2]) and reconcile.returncode == 0, answers
+    assert not [line for line in answers[2][0].splitlines() if "refund" in line], answers[2][0]  # none of it
+    assert len(refund_posts(fake_stripe)) == 1
+    assert_refunded(ledger, ref, refund_id)
+
+
+@pytest.mark.parametrize("ledger_location", ["postgres"], indirect=True)
+def test_a_refund_while_postgresql_restarts_is_one_line_then_recorded_once(
+        env: dict[str, str], ledger_location: str, postgres_cluster: Cluster, envelope: Envelope,
+        fake_stripe: FakeStripe) -> None:
+    """PostgreSQL restarts between Stripe's answer and our commit: one line, exit 1, nothing recorded; the next
+    `gift refund` gets the same refund back under the order's key and records it."""
+    url = ledger_location
+    ref = paid_order(url, envelope, "pay_pg_restart")
+    fake_stripe.delay_next(2.0)
+    process = subprocess.Popen([sys.executable, "-m", "builder", "gift", "refund", ref], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: len(fake_stripe.state.refunds) == 1)
+    postgres_cluster.restart_immediate()  # the transaction holding the order's row is cut
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 1 and out == "" and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("error: ") and SECRET_KEY not in err and "password" not in err
+    ledger = open_ledger(url)
+    try:
+        assert ledger.get(ref).state == "failed"
+        done = cli(env, "gift", "refund", ref)
+        [refund_id] = fake_stripe.state.refunds
+        assert done.returncode == 0 and done.stdout == f"{ref}: refunded ({refund_id})\n", done.stderr
+        assert_refunded(ledger, ref, refund_id)
+    finally:
+        ledger.close()
+    assert refund_posts(fake_stripe) == [refund_idempotency_key(ref)] * 2
+    assert_nothing_private_sent(fake_stripe)
+
+
 def test_the_database_refund_figures_are_the_folder_figures_of_the_same_orders(
         postgres_cluster: Cluster, envelope_key: bytes, fake_stripe: FakeStripe) -> None:
     """`ops summary` on PostgreSQL counts refunds with queries; the folder's pure computation over the same

@@ -14,6 +14,7 @@ Errors from the driver become `LedgerUnavailable` (connection lost, database res
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -60,6 +61,11 @@ from builder.jobs.states import (
     State,
     check_transition,
 )
+
+# The pool warns (e.g. "discarding closed connection" after the database restarted) on the `psycopg.pool` logger. A
+# command configures no logging, so Python's last-resort handler printed those on stderr above the command's one
+# error line; with a handler here they reach the intake's log (it configures the root logger) and no terminal.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
 COLUMN_OF = {"lease_expires_at": "lease_until"}  # record field → column, where the names differ
 FIELDS = [f.name for f in fields(JobRecord)]
