@@ -5,6 +5,7 @@ no envelope. The HTTP webhook is tested in tests/test_stripe_webhook.py."""
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -104,3 +105,38 @@ def test_a_folder_accept_paid_cut_off_by_a_crash_is_finished_never_doubled(tmp_p
     assert folder.get("ord_00000000000000k3").reason == DRAFT_EXPIRED
     assert folder.accept_paid(lost) == ("ord_00000000000000k3", False)
     assert sorted(refs(folder)) == sorted(["ord_0123456789abcdef", ref, "ord_00000000000000k3"])
+
+
+def test_the_draft_sweep_removes_a_paid_drafts_order_mark_once_nothing_needs_it(tmp_path: Path) -> None:
+    """The folder's drafts/<id>.order marks (409 at checkout for a paid draft) used to stay forever; `gift
+    reconcile`'s draft sweep removes one three days after its draft's expiry (Stripe's redelivery window)."""
+    import os
+
+    from cryptography.fernet import Fernet
+
+    from tests.test_refunds import cli
+
+    envelope_key = Fernet.generate_key()
+    envelope = Envelope(envelope_key)
+    location = tmp_path / "ledger"
+    folder = FolderLedger(location)
+    long_expired = _draft(folder, envelope, ttl_s=-4 * 86400.0)
+    just_expired = _draft(folder, envelope, ttl_s=-60.0)
+    live = _draft(folder, envelope)
+    paid = {draft.id: folder.accept_paid(paid_order(f"cs_test_m{n}", draft.id, f"pi_m{n}", envelope))[0]
+            for n, draft in enumerate((long_expired, just_expired, live))}
+    marks = location / "drafts"
+    old_legacy, new_legacy = new_draft_id(), new_draft_id()  # marks written before they kept the draft's expiry
+    for draft_id, age in ((old_legacy, 5 * 86400.0), (new_legacy, 0.0)):
+        (marks / f"{draft_id}.order").write_text(json.dumps({"ref": paid[live.id]}) + "\n")
+        os.utime(marks / f"{draft_id}.order", (time.time() - age, time.time() - age))
+    assert len(list(marks.glob("*.order"))) == 5
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIFT_")}
+    env.update({"GIFT_ENVELOPE_KEY": envelope_key.decode(), "GIFT_LEDGER_URL": str(location), "CI": "true"})
+    done = cli(env, "gift", "reconcile", "--out", str(tmp_path / "site"))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.stem for p in marks.glob("*.order")) == sorted([just_expired.id, live.id, new_legacy])
+    assert folder.order_of_draft(long_expired.id) is None and folder.order_of_draft(live.id) == paid[live.id]
+    assert [folder.get(ref).state for ref in paid.values()] == ["failed", "failed", "queued"]  # orders untouched
+    assert "order" not in done.stdout.replace("refund", "")  # a mark's removal is housekeeping, no action line

@@ -7,7 +7,8 @@ Layout under the ledger folder:
   envelopes/<ref>.bin    the encrypted private order, deleted once published or taken down
   keys/<key-hash>.json   idempotency index: key hash → ref and body fingerprint
   drafts/<id>.json, .bin a draft awaiting payment (its times, its sealed envelope)
-  drafts/<id>.order      the ref a paid draft became (`order_of_draft`)
+  drafts/<id>.order      the ref a paid draft became (`order_of_draft`), removed by `sweep_drafts` 3 days after
+                         the draft's expiry
   locks/                 per-order and per-key lock files (fcntl: released when a process dies)
 Every write is atomic (temp file, fsync, rename, fsync of the folder). `owned(ref)` holds the order's lock
 for the whole change (builder/jobs/ledger.py describes the interface).
@@ -95,6 +96,9 @@ class FolderDispatcherSlot:
     def save(self, state: dict[str, Any]) -> None:
         atomic_write(self._path, (json.dumps(state, sort_keys=True) + "\n").encode())
         self._state = state
+
+
+PAID_MARK_KEEP_S = 3 * 86400.0  # Stripe retries a webhook event for up to three days
 
 
 class FolderLedger:
@@ -270,7 +274,10 @@ class FolderLedger:
             self._record_paid(ref, paid)
             meta, _ = self._draft_paths(paid.draft_id)
             meta.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(meta.with_suffix(".order"), (json.dumps({"ref": ref}) + "\n").encode())
+            draft = self.get_draft(paid.draft_id)  # gone on a replay: the mark is due for removal from now
+            expires_at = draft.expires_at if draft is not None else self.clock()
+            atomic_write(meta.with_suffix(".order"),
+                         (json.dumps({"ref": ref, "expires_at": expires_at}) + "\n").encode())
             self.delete_draft(paid.draft_id)
             return ref, created
 
@@ -564,6 +571,10 @@ class FolderLedger:
             fsync_dir(meta.parent)
 
     def sweep_drafts(self, now: float) -> list[str]:
+        """Delete expired drafts with their envelopes (their ids, one reconcile line each); and, silently, the
+        `.order` marks of paid drafts once nothing can need them: PAID_MARK_KEEP_S past the draft's expiry (no
+        Checkout Session of it is open any more, Stripe has stopped delivering its events; a mark written before
+        marks kept the expiry counts from its own mtime plus a day). The order keeps its draft id in its audit."""
         folder = self.root / "drafts"
         gone: list[str] = []
         for meta in sorted(folder.glob("drf_*.json")) if folder.is_dir() else []:
@@ -571,6 +582,15 @@ class FolderLedger:
             if draft is not None and draft.expires_at <= now:
                 self.delete_draft(draft.id)
                 gone.append(draft.id)
+        for mark in sorted(folder.glob("drf_*.order")) if folder.is_dir() else []:
+            try:
+                expires_at = json.loads(mark.read_bytes()).get("expires_at")
+                if not isinstance(expires_at, int | float):
+                    expires_at = mark.stat().st_mtime + 86400.0
+            except (OSError, ValueError, AttributeError):
+                continue  # a mark being written, or removed meanwhile: the next sweep sees it
+            if expires_at + PAID_MARK_KEEP_S <= now:
+                mark.unlink(missing_ok=True)
         return gone
 
     # idempotency index -----------------------------------------------------------------------------
