@@ -30,7 +30,8 @@ SECRET = "whsec_drafts_secret"
 BUYER = {"name": "Jonathan Kowalczyk", "email": "jon.k@mailbox.test"}
 RECIPIENT = {"display_name": "Maya", "full_name": "Maya Brzęczyszczykiewicz"}
 STORY = "Maya lives at 12 Larkspur Road; her number is +44 20 7946 0958."
-PRIVATE = ["Kowalczyk", "Brzęczyszczykiewicz", "jon.k@mailbox.test", "Larkspur", "7946"]
+# the phone as written and as bare digits: a 4-digit fragment alone would turn up by chance in random ids and hashes
+PRIVATE = ["Kowalczyk", "Brzęczyszczykiewicz", "jon.k@mailbox.test", "Larkspur", "7946 0958", "2079460958"]
 TTL_S = 3600.0
 
 
