@@ -26,11 +26,16 @@ from cryptography.fernet import Fernet
 
 from builder.jobs.drafts import draft_tag
 from builder.jobs.envelope import Envelope
-from builder.jobs.ledger import Draft, Ledger, new_draft_id
+from builder.jobs.intake import create_app
+from builder.jobs.ledger import Draft, Ledger, new_draft_id, open_ledger
+from builder.jobs.settings import JobSettings
 from builder.jobs.states import DRAFT_EXPIRED
 from builder.settings import StripeSettings, load_settings
+from tests.fakes.intake_server import running
 from tests.fakes.stripe_api import FakeStripe
+from tests.support import missing_tool
 from tests.support.ledgers import has_envelope, nothing_recorded, refs, stored_bytes
+from tests.support.postgres import start_cluster
 from tests.test_checkout import SECRET, checkout, intake, stripe_env
 from tests.test_drafts import BUYER, PRIVATE, order, post_draft
 
@@ -365,3 +370,86 @@ def test_an_event_of_the_other_mode_than_the_key_is_ignored_with_a_warning(
     assert len(ledger.records()) == 2
     for value in [*PRIVATE, CUSTOMER["phone"]]:
         assert value not in caplog.text
+
+
+def test_a_webhook_while_postgresql_is_down_is_503_in_time_then_one_order(
+        envelope: Envelope, fake_stripe: FakeStripe, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """PostgreSQL stopped: the webhook answers 503 within its deadline (Stripe would time out on the ledger's own
+    retries, 45 s), one ERROR line, no traceback; started again: Stripe's next delivery makes the one order."""
+    try:
+        cluster = start_cluster()
+    except FileNotFoundError as error:
+        missing_tool(str(error))
+    try:
+        ledger = open_ledger(cluster.new_database())
+        try:
+            app = create_app(ledger, envelope, JobSettings(webhook_secret=SECRET),
+                             stripe=load_settings(stripe_env(fake_stripe)).stripe, webhook_deadline_s=3.0)
+            with running(app) as url:
+                draft_id, session_id = paid_session(url)
+                paid = session_event(fake_stripe, session_id, "checkout.session.completed")
+                cluster._run("pg_ctl", "-D", str(cluster.data), "-m", "fast", "-w", "-t", "60", "stop")
+                started = time.monotonic()
+                answer = deliver(url, fake_stripe, paid)
+                assert (answer.status_code, answer.json()) == (503, {"error": "ledger unavailable, retry later"})
+                assert time.monotonic() - started < 8
+                cluster.start()
+                deadline = time.monotonic() + 90  # Stripe's next deliveries, until the pool has reconnected
+                while (status := deliver(url, fake_stripe, paid).status_code) == 503 and time.monotonic() < deadline:
+                    time.sleep(1)
+                assert status == 200
+                assert deliver(url, fake_stripe, paid).status_code == 200
+            [ref] = refs(ledger)
+            assert ledger.order_of_draft(draft_id) == ref and ledger.get(ref).state == "queued"
+        finally:
+            ledger.close()
+    finally:
+        cluster.stop()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("giftboard")]
+    assert errors and {r.getMessage() for r in errors} == {
+        f"stripe event {json.loads(paid)['id']}: the ledger did not answer within 3 s; answered 503, Stripe "
+        "delivers it again"}
+    assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
+
+
+def test_a_webhook_on_a_read_only_folder_ledger_is_503_and_one_line(fake_stripe: FakeStripe, tmp_path: Path) -> None:
+    """The folder ledger's disk mounted read-only under `intake serve`: 503 (Stripe delivers again), one ERROR
+    line saying why and where; the same event at a writable intake then makes its order."""
+    location = tmp_path / "ledger"
+    key = Fernet.generate_key()
+    ledger = open_ledger(str(location))
+    draft = Draft(id=new_draft_id(), sealed=Envelope(key).seal(order()), created_at=time.time(),
+                  expires_at=time.time() + 3600)
+    ledger.save_draft(draft)
+    session = {"id": "cs_test_a1ReadOnly", "object": "checkout.session", "mode": "payment", "status": "complete",
+               "payment_status": "paid", "payment_intent": "pi_3ReadOnly", "client_reference_id": draft.id,
+               "customer_details": CUSTOMER, "livemode": False}
+    paid = fake_stripe.event("checkout.session.completed", session)
+    probe = subprocess.run(["unshare", "--map-root-user", "--mount", "sh", "-c",
+                            f"mount --bind {location} {location} && mount -o remount,bind,ro {location}"],
+                           capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        missing_tool(f"a read-only bind mount (unshare --mount): {probe.stderr.strip()}")
+    script = (f"mount --bind {location} {location} && mount -o remount,bind,ro {location} && exec "
+              f"{sys.executable} -m builder intake serve --port 0 --ledger {location}")
+    env = serve_env(fake_stripe, key)
+    proc = subprocess.Popen(["unshare", "--map-root-user", "--mount", "sh", "-c", script], cwd=ROOT, env=env,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert "intake listening on" in line, line
+        for _ in range(2):
+            answer = deliver(line.split()[-1], fake_stripe, paid)
+            assert (answer.status_code, answer.json()) == (503, {"error": "ledger unavailable, retry later"})
+    finally:
+        proc.terminate()
+        said = proc.communicate(timeout=20)[1]
+    errors = [text for text in said.splitlines() if "ERROR" in text]
+    assert len(errors) == 2 and "Traceback" not in said, said
+    assert "ledger unavailable (Read-only file system:" in errors[0] and str(location) in errors[0], errors
+    assert refs(ledger) == [] and ledger.get_draft(draft.id) is not None
+    with served(str(location), env) as (url, _):
+        assert deliver(url, fake_stripe, paid).status_code == 200
+    [ref] = refs(ledger)
+    assert ledger.get(ref).state == "queued" and ledger.get_draft(draft.id) is None

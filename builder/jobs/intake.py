@@ -24,9 +24,10 @@ with Stripe's one-line error. The StripeClient is built once per app.
 Stripe's own `Webhook.construct_event`; bad or stale: 400, nothing recorded): a paid session's draft becomes
 its order in one ledger step keyed by the session (`Ledger.accept_paid`), an expired or failed one's draft is
 deleted, anything else is acknowledged (builder/jobs/stripe_webhook.py). 200 once recorded; the dispatcher
-cycle, or the refund of a session paid after its draft expired, runs after the answer. Idempotency keys: an
-order from Stripe is keyed by its Checkout Session alone; on `/v1/orders` the Idempotency-Key header or the
-body's `idempotency_key` (both given and different: 422).
+cycle, or the refund of a session paid after its draft expired, runs after the answer; a ledger that cannot
+record it (unreachable, read-only, or no answer within WEBHOOK_DEADLINE_S) is 503, and Stripe delivers again.
+Idempotency keys: an order from Stripe is keyed by its Checkout Session alone; on `/v1/orders` the
+Idempotency-Key header or the body's `idempotency_key` (both given and different: 422).
 
 Slow clients are cut off: a connection whose request headers are not complete within
 `intake_header_timeout_s` (GIFT_INTAKE_HEADER_TIMEOUT_S, default 10 s) of its start is closed, and a body
@@ -81,6 +82,7 @@ from builder.settings import StripeSettings
 
 log = logging.getLogger("giftboard.jobs.intake")
 MAX_BODY = 10 * 1024 * 1024
+WEBHOOK_DEADLINE_S = 10.0  # Stripe does not publish how long it waits; 503 by then, and it delivers again
 OrderPrecheck = Callable[[bytes], dict[str, Any]]
 
 
@@ -111,6 +113,11 @@ async def _read_limited(request: Request, limit: int, timeout_s: float) -> bytes
     return bytes(body)
 
 
+def _ledger_error(error: Exception) -> str:
+    """One line for the operator: an OSError's path and cause (a read-only or full ledger disk), else the class."""
+    return describe_os_error(error) if isinstance(error, OSError) else type(error).__name__
+
+
 def _draft_id_of(body: bytes) -> str | None:
     try:
         data = json.loads(body)
@@ -118,6 +125,15 @@ def _draft_id_of(body: bytes) -> str | None:
         return None
     draft_id = data.get("draft_id") if isinstance(data, dict) else None
     return draft_id if isinstance(draft_id, str) and is_draft_id(draft_id) else None
+
+
+async def _within(deadline_s: float, work: Callable[[], Any]) -> Any:
+    """`work` in the thread pool, its answer awaited at most `deadline_s` (TimeoutError after that). Work that
+    overruns is left to finish on its own (a ledger step is idempotent: Stripe's next delivery finds it), and its
+    outcome, error included, is dropped without a log line."""
+    task = asyncio.ensure_future(run_in_threadpool(work))
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return await asyncio.wait_for(asyncio.shield(task), deadline_s)
 
 
 def create_app(
@@ -130,6 +146,7 @@ def create_app(
     max_body: int = MAX_BODY,
     precheck: OrderPrecheck | None = None,
     stripe: StripeSettings | None = None,
+    webhook_deadline_s: float = WEBHOOK_DEADLINE_S,
 ) -> Starlette:
     stripe_settings = stripe or StripeSettings()
     client = stripe_client(stripe_settings) if stripe_settings.secret_key else None  # one per app
@@ -214,7 +231,7 @@ def create_app(
         try:
             answer = await run_in_threadpool(save_draft, body, time.time())
         except (JobError, OSError) as error:
-            log.error("ledger unavailable for a draft: %s", type(error).__name__)
+            log.error("ledger unavailable for a draft: %s", _ledger_error(error))
             return _error(503, "ledger unavailable, retry later")
         return JSONResponse(answer, status_code=201 if "draft_id" in answer else 422)
 
@@ -237,7 +254,7 @@ def create_app(
             log.warning("checkout for %s: %s", draft_id, error)
             return _error(502, str(error))
         except (JobError, OSError) as error:
-            log.error("ledger unavailable for a checkout: %s", type(error).__name__)
+            log.error("ledger unavailable for a checkout: %s", _ledger_error(error))
             return _error(503, "ledger unavailable, retry later")
         return JSONResponse(answer.body, status_code=answer.status)
 
@@ -276,14 +293,18 @@ def create_app(
         except SignatureError as error:
             return _error(400, str(error))
         try:
-            outcome = await run_in_threadpool(lambda: handle_event(event, ledger=ledger, envelope=envelope,
-                                                                   livemode=stripe_settings.key_livemode))
+            outcome = await _within(webhook_deadline_s, lambda: handle_event(
+                event, ledger=ledger, envelope=envelope, livemode=stripe_settings.key_livemode))
+        except TimeoutError:
+            log.error("stripe event %s: the ledger did not answer within %g s; answered 503, Stripe delivers it "
+                      "again", event.id, webhook_deadline_s)
+            return _error(503, "ledger unavailable, retry later")
         except IdempotencyConflict:
             log.error("stripe event %s: its session's key is an order of the generic intake's", event.id)
             return _error(409, "this checkout session's key belongs to another order")
         except (JobError, OSError) as error:
             log.error("stripe event %s: ledger unavailable (%s); Stripe delivers it again", event.id,
-                      type(error).__name__)
+                      _ledger_error(error))
             return _error(503, "ledger unavailable, retry later")
         log.log(logging.WARNING if outcome.warning else logging.INFO, "%s", outcome.line)
         after = BackgroundTask(run_in_threadpool, _after_event, outcome) if outcome.created or outcome.refund else None
