@@ -136,3 +136,33 @@ def test_stripe_not_configured_or_refusing_is_one_clear_line(ledger: Ledger, env
                                            "invalid_request_error (api_key_invalid), HTTP 401")
         assert "sk_test_wrong_one" not in refused.text
     assert not fake_stripe.state.sessions
+
+
+class _PaidMeanwhile:
+    """The ledger, with the draft's webhook committing its order just as checkout reads the draft."""
+
+    def __init__(self, ledger: Ledger, envelope: Envelope) -> None:
+        self._ledger, self._envelope, self.draft_id = ledger, envelope, ""
+
+    def get_draft(self, draft_id: str) -> Draft | None:
+        if draft_id == self.draft_id:
+            self._ledger.accept_paid(paid_order("cs_test_meanwhile", draft_id, "pi_test_meanwhile", self._envelope))
+        return self._ledger.get_draft(draft_id)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._ledger, name)
+
+
+def test_a_checkout_racing_the_webhook_of_its_draft_is_409(ledger: Ledger, envelope: Envelope,
+                                                           fake_stripe: FakeStripe) -> None:
+    racing = _PaidMeanwhile(ledger, envelope)
+    app = create_app(racing, envelope, JobSettings(webhook_secret=SECRET),  # type: ignore[arg-type]
+                     stripe=load_settings(stripe_env(fake_stripe)).stripe)
+    with running(app) as base:
+        racing.draft_id = post_draft(base, order()).json()["draft_id"]
+        answer = checkout(base, racing.draft_id)
+    ref = ledger.order_of_draft(racing.draft_id)
+    assert ref is not None
+    assert (answer.status_code, answer.json()) == (409, {"error": "this draft is paid already: it is an order now",
+                                                         "ref": ref})
+    assert fake_stripe.state.sessions == {}

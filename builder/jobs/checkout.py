@@ -43,10 +43,10 @@ def start_checkout(ledger: Ledger, client: stripe.StripeClient, settings: Stripe
                    now: float, *, envelope: Envelope) -> CheckoutAnswer:
     """201 {url, session_id}; 409 when the draft was paid already, 404 unknown, 410 expired (or about to).
     Raises PaymentError when Stripe refuses or cannot be reached."""
-    paid = ledger.order_of_draft(draft_id)
+    draft = ledger.get_draft(draft_id)
+    paid = ledger.order_of_draft(draft_id)  # after the draft: a webhook that paid it in between is seen here
     if paid is not None:
         return CheckoutAnswer(409, {"error": "this draft is paid already: it is an order now", "ref": paid})
-    draft = ledger.get_draft(draft_id)
     if draft is None:
         return CheckoutAnswer(404, {"error": "unknown draft (never made, or expired and deleted)"})
     if draft.expires_at <= now:
