@@ -244,6 +244,24 @@ def _http_url(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+_STRIPE_SECRETS = {  # the shapes Stripe gives them: a key a webhook or API call could never work with stops here
+    "GIFT_STRIPE_SECRET_KEY": (re.compile(r"(sk|rk)_[A-Za-z0-9_]+"),
+                               "must be the account's secret key (sk_live_…, sk_test_…) or a restricted key (rk_…)"),
+    "GIFT_STRIPE_WEBHOOK_SECRET": (re.compile(r"whsec_[A-Za-z0-9_+/=]+"),
+                                   "must be the webhook endpoint's signing secret (whsec_…, from the endpoint's page)"),
+}
+
+
+def _stripe_secret(env: Mapping[str, str], name: str) -> str:
+    """A Stripe key or signing secret, checked for its shape (never shown: a publishable key is named as one)."""
+    value = env.get(name, "").strip()
+    pattern, shape = _STRIPE_SECRETS[name]
+    if value and not pattern.fullmatch(value):
+        publishable = value.startswith("pk_")
+        raise ConfigError(f"{name} {shape}" + (" (this is a publishable key, pk_…)" if publishable else ""))
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every setting from `env` (default: the process environment), checking each value once."""
     env = os.environ if env is None else env
@@ -309,8 +327,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             secret_access_key=_text(env, "GIFT_S3_SECRET_ACCESS_KEY"),
         ),
         stripe=StripeSettings(
-            secret_key=env.get("GIFT_STRIPE_SECRET_KEY", "").strip(),
-            webhook_secret=env.get("GIFT_STRIPE_WEBHOOK_SECRET", "").strip(),
+            secret_key=_stripe_secret(env, "GIFT_STRIPE_SECRET_KEY"),
+            webhook_secret=_stripe_secret(env, "GIFT_STRIPE_WEBHOOK_SECRET"),
             price=_text(env, "GIFT_STRIPE_PRICE"),
             api_base=(_http_url(env, "GIFT_STRIPE_API_BASE") or DEFAULT_STRIPE_API_BASE).rstrip("/"),
             webhook_tolerance_s=int(number(env, "GIFT_STRIPE_WEBHOOK_TOLERANCE_S", 300, minimum=1, integer=True)),

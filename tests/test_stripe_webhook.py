@@ -453,3 +453,19 @@ def test_a_webhook_on_a_read_only_folder_ledger_is_503_and_one_line(fake_stripe:
         assert deliver(url, fake_stripe, paid).status_code == 200
     [ref] = refs(ledger)
     assert ledger.get(ref).state == "queued" and ledger.get_draft(draft.id) is None
+
+
+def test_a_stripe_key_or_secret_of_the_wrong_shape_stops_the_intake_with_one_line(
+        ledger_location: str, fake_stripe: FakeStripe) -> None:
+    """A publishable key, a signing secret pasted without its whsec_ prefix or with a space: every checkout would
+    be 502 and every event 400 (Stripe disables an endpoint that fails for days); the intake refuses to start."""
+    cases = {"GIFT_STRIPE_SECRET_KEY": ("pk_live_51Hx9Publishable", "publishable key"),
+             "GIFT_STRIPE_WEBHOOK_SECRET": ("8f2c1e0b4d7a9c3e5f1b2d4a6c8e0f1a", "signing secret (whsec_")}
+    for name, (value, said) in [*cases.items(), ("GIFT_STRIPE_WEBHOOK_SECRET", ("whsec_abc def", "whsec_"))]:
+        env = serve_env(fake_stripe, Fernet.generate_key(), **{name: value})
+        done = subprocess.run([sys.executable, "-m", "builder", "intake", "serve", "--port", "0", "--ledger",
+                               ledger_location], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+                              check=False)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode != 0 and len(lines) == 1 and lines[0].count(name) == 1 and said in lines[0], lines
+        assert value not in done.stderr + done.stdout and "Traceback" not in done.stderr
