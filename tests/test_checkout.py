@@ -105,6 +105,9 @@ def test_unknown_expired_and_paid_drafts_are_refused(url: str, ledger: Ledger, e
     unknown = checkout(url, new_draft_id())
     assert unknown.status_code == 404 and "unknown draft" in unknown.json()["error"]
     assert checkout(url, "not-a-draft").status_code == 422
+    deep = b'{"draft_id": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # signed, but nested past any parser's limit
+    answer = httpx.post(f"{url}/v1/checkout", content=deep, timeout=30, headers={HEADER: sign(SECRET, deep)})
+    assert answer.status_code == 422 and "draft_id" in answer.json()["error"]
     now = time.time()
     for expires_at, said in ((now - 1, "has expired"), (now + 600, "expires in under 30 minutes")):
         draft = Draft(id=new_draft_id(), sealed=envelope.seal(order()), created_at=now - 60, expires_at=expires_at)

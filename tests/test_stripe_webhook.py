@@ -260,7 +260,8 @@ def test_signed_bodies_that_are_no_event_are_400_and_foreign_objects_ignored(
                       json.dumps({"id": "evt_1", "object": "event", "data": {}}).encode(),
                       json.dumps({"type": completed, "data": {"object": {"id": session_id}}}).encode(),
                       json.dumps({"id": "evt_1", "type": 5}).encode(),
-                      json.dumps({"id": "evt_1\nforged log line", "type": completed}).encode()]
+                      json.dumps({"id": "evt_1\nforged log line", "type": completed}).encode(),
+                      b'{"id": "evt_1", "type": "x.y", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"]
         for body in not_events:
             answer = deliver(url, fake_stripe, body)
             assert (answer.status_code, answer.json()) == (400, {"error": "the webhook body is not a Stripe event"})

@@ -121,7 +121,7 @@ def _ledger_error(error: Exception) -> str:
 def _draft_id_of(body: bytes) -> str | None:
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         return None
     draft_id = data.get("draft_id") if isinstance(data, dict) else None
     return draft_id if isinstance(draft_id, str) and is_draft_id(draft_id) else None

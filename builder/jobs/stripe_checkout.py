@@ -193,7 +193,7 @@ def verify_event(payload: bytes, signature_header: str | None, settings: StripeS
         raise SignatureError("the webhook body is not a Stripe event") from None
     try:
         data = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         raise SignatureError("the webhook body is not a Stripe event") from None
     if not isinstance(data, dict) or not all(isinstance(data.get(name), str) and EVENT_FIELD.fullmatch(data[name])
                                              for name in ("id", "type")):
