@@ -470,3 +470,23 @@ def test_a_stripe_key_or_secret_of_the_wrong_shape_stops_the_intake_with_one_lin
         lines = done.stderr.strip().splitlines()
         assert done.returncode != 0 and len(lines) == 1 and lines[0].count(name) == 1 and said in lines[0], lines
         assert value not in done.stderr + done.stdout and "Traceback" not in done.stderr
+
+
+def test_a_free_session_completed_after_its_draft_expired_is_not_refunded(
+        url: str, ledger: Ledger, fake_stripe: FakeStripe, caplog: pytest.LogCaptureFixture) -> None:
+    """no_payment_required (a 100 % discount: no PaymentIntent) after the draft expired: the order fails as
+    draft_expired, and no refund is tried (none is possible; the log says so instead of promising one)."""
+    caplog.set_level(logging.INFO, logger="giftboard.jobs.intake")
+    draft_id, session_id = paid_session(url)
+    ledger.delete_draft(draft_id)
+    free = session_event(fake_stripe, session_id, "checkout.session.completed", payment_status="no_payment_required",
+                         payment_intent=None)
+    for _ in range(2):
+        assert deliver(url, fake_stripe, free).status_code == 200
+    [ref] = refs(ledger)
+    time.sleep(0.5)  # what would run after the answer
+    record = ledger.get(ref)
+    assert (record.state, record.reason, record.payment_intent) == ("failed", DRAFT_EXPIRED, "")
+    assert fake_stripe.post_count("/v1/refunds") == 0
+    assert f"order {ref} failed (draft_expired); no payment was taken, nothing to refund" in caplog.text
+    assert "refund not started" not in caplog.text and "gift reconcile refunds it" not in caplog.text

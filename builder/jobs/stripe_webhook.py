@@ -138,6 +138,9 @@ def handle_event(event: stripe.Event | ThinEvent, *, ledger: Ledger, envelope: E
     if not created:
         return WebhookOutcome(f"{head}: order {ref} recorded before ({record.state})", ref=ref)
     if record.state == State.FAILED and record.reason == DRAFT_EXPIRED:
+        if not record.payment_intent:  # no_payment_required: nothing was charged, so nothing to give back
+            return WebhookOutcome(f"{head}: completed after its draft expired: order {ref} failed "
+                                  f"({DRAFT_EXPIRED}); no payment was taken, nothing to refund", ref=ref)
         return WebhookOutcome(f"{head}: paid after its draft expired: order {ref} failed ({DRAFT_EXPIRED}), "
                               "refund starts", ref=ref, refund=True)
     return WebhookOutcome(f"{head}: order {ref} queued", ref=ref, created=True)
