@@ -107,7 +107,8 @@ def handle_event(event: stripe.Event | ThinEvent, *, ledger: Ledger, envelope: E
     kind = str(event.type)
     head = f"stripe event {event.id} ({kind})"
     if isinstance(event, ThinEvent):
-        return WebhookOutcome(f"{head}: a v2 thin event; ignored")
+        return WebhookOutcome(f"{head}: a v2 thin event; ignored (orders need a Snapshot payload destination)",
+                              warning=True)
     if kind not in PAID_EVENTS | CLOSED_EVENTS:
         return WebhookOutcome(f"{head}: ignored")
     event_live = _field(event, "livemode")
