@@ -29,6 +29,7 @@ from builder.jobs.envelope import Envelope
 from builder.jobs.intake import create_app
 from builder.jobs.ledger import Draft, Ledger, new_draft_id, open_ledger
 from builder.jobs.settings import JobSettings
+from builder.jobs.signature import HEADER, sign
 from builder.jobs.states import DRAFT_EXPIRED
 from builder.settings import StripeSettings, load_settings
 from tests.fakes.intake_server import running
@@ -491,3 +492,22 @@ def test_a_free_session_completed_after_its_draft_expired_is_not_refunded(
     assert fake_stripe.post_count("/v1/refunds") == 0
     assert f"order {ref} failed (draft_expired); no payment was taken, nothing to refund" in caplog.text
     assert "refund not started" not in caplog.text and "gift reconcile refunds it" not in caplog.text
+
+
+def test_a_session_whose_key_a_generic_order_holds_is_acknowledged_not_retried_forever(
+        url: str, ledger: Ledger, fake_stripe: FakeStripe, caplog: pytest.LogCaptureFixture) -> None:
+    """Another checkout backend posted the same payment to POST /v1/orders keyed `stripe:<session id>`: the
+    webhook cannot record a second order, and no retry can change that, so 200 (not a 4xx Stripe would deliver
+    again for three days) and one ERROR line; the generic order stands."""
+    draft_id, session_id = paid_session(url)
+    raw = json.dumps({**json.loads(order()), "idempotency_key": f"stripe:{session_id}"}).encode()
+    generic = httpx.post(f"{url}/v1/orders", content=raw, timeout=30,
+                         headers={HEADER: sign(SECRET, raw), "Content-Type": "application/json"})
+    assert generic.status_code == 202, generic.text
+    paid = session_event(fake_stripe, session_id, "checkout.session.completed")
+    for _ in range(2):
+        answer = deliver(url, fake_stripe, paid)
+        assert (answer.status_code, answer.json()) == (200, {"received": True, "recorded": False})
+    assert refs(ledger) == [generic.json()["ref"]] and ledger.order_of_draft(draft_id) is None
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 2 and "holds its checkout session's key" in errors[0], errors

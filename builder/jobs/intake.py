@@ -299,9 +299,11 @@ def create_app(
             log.error("stripe event %s: the ledger did not answer within %g s; answered 503, Stripe delivers it "
                       "again", event.id, webhook_deadline_s)
             return _error(503, "ledger unavailable, retry later")
-        except IdempotencyConflict:
-            log.error("stripe event %s: its session's key is an order of the generic intake's", event.id)
-            return _error(409, "this checkout session's key belongs to another order")
+        except IdempotencyConflict:  # permanent: a 4xx would have Stripe deliver it again for three days
+            log.error("stripe event %s: not recorded: an order posted to POST /v1/orders holds its checkout "
+                      "session's key (Idempotency-Key stripe:<session id>); that order stands, the event is "
+                      "acknowledged", event.id)
+            return JSONResponse({"received": True, "recorded": False}, status_code=200)
         except (JobError, OSError) as error:
             log.error("stripe event %s: ledger unavailable (%s); Stripe delivers it again", event.id,
                       _ledger_error(error))
