@@ -17,10 +17,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -98,6 +98,20 @@ def _values(record: JobRecord) -> list[Any]:
 def _audit_values(ref: str, entry: dict[str, Any]) -> list[Any]:
     return [ref, entry["t"], entry.get("seq"), entry.get("event"), entry.get("from"), entry.get("to"),
             entry.get("reason"), entry.get("attempt"), entry.get("stage"), entry.get("provider"), Jsonb(entry)]
+
+
+T = TypeVar("T")
+
+
+def _retried(step: Callable[[], T], tries: int = 3) -> T:
+    """`step` (one whole transaction, safe to run again), tried again after a short pause when the database
+    connection died under it (LedgerUnavailable: a restart, a failover); the last failure is raised."""
+    for attempt in range(tries - 1):
+        try:
+            return step()
+        except LedgerUnavailable:
+            time.sleep(0.2 * (attempt + 1))
+    return step()
 
 
 def _record(row: dict[str, Any]) -> JobRecord:
@@ -238,28 +252,18 @@ class PostgresLedger:
             yield cur
 
     def _read(self, query: str, params: Any = None) -> list[dict[str, Any]]:
-        """A read-only query, tried again once when a pooled connection died under it (a restart)."""
-        for attempt in range(3):
-            try:
-                with self._transaction() as cur:
-                    cur.execute(query, params)
-                    return cur.fetchall()
-            except LedgerUnavailable:
-                if attempt == 2:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
-        raise AssertionError("unreachable")
+        """A read-only query, tried again when a pooled connection died under it (a restart)."""
+
+        def read() -> list[dict[str, Any]]:
+            with self._transaction() as cur:
+                cur.execute(query, params)
+                return cur.fetchall()
+
+        return _retried(read)
 
     # the interface ---------------------------------------------------------------------------------
     def accept(self, new: NewOrder) -> tuple[str, bool]:
-        for attempt in range(3):  # the key is unique: a retry after a lost answer finds the first commit
-            try:
-                return self._accept(new)
-            except LedgerUnavailable:
-                if attempt == 2:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
-        raise AssertionError("unreachable")
+        return _retried(lambda: self._accept(new))  # the key is unique: a retry after a lost answer finds it
 
     def _accept(self, new: NewOrder) -> tuple[str, bool]:
         now = self.clock()
@@ -292,14 +296,7 @@ class PostgresLedger:
         return str(found["ref"]), False
 
     def accept_paid(self, paid: PaidOrder) -> tuple[str, bool]:
-        for attempt in range(3):  # keyed by the session: a retry after a lost answer finds the first commit
-            try:
-                return self._accept_paid(paid)
-            except LedgerUnavailable:
-                if attempt == 2:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
-        raise AssertionError("unreachable")
+        return _retried(lambda: self._accept_paid(paid))  # keyed by the session: a retry finds the first commit
 
     def _accept_paid(self, paid: PaidOrder) -> tuple[str, bool]:
         """One transaction: the draft's row locked (`FOR UPDATE`: a concurrent delivery of the same session
