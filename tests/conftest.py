@@ -23,6 +23,7 @@ from tests.support import missing_tool
 from tests.support.browser import StaticServer, launch_chromium, new_page, serve_directory
 from tests.support.jobs import envelope  # noqa: F401 - a fixture for every test module
 from tests.support.postgres import Cluster, start_cluster
+from tests.support.stripe import fake_stripe  # noqa: F401 - a fixture for every test module
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

@@ -6,9 +6,7 @@ line, no secret); nothing private in any byte Stripe received."""
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -25,42 +23,20 @@ from builder.jobs.stripe_checkout import checkout_idempotency_key
 from builder.jobs.stripe_webhook import paid_order
 from builder.settings import StripeSettings, load_settings
 from tests.fakes.intake_server import running
-from tests.fakes.stripe_api import SECRET_KEY, WEBHOOK_SECRET, FakeStripe
-from tests.test_drafts import PRIVATE, order, post_draft
-
-SECRET = "whsec_drafts_secret"  # tests.test_drafts signs with it
-PRICE = "price_fake_gift"
-SUCCESS = "https://gifts.test/thanks?session={CHECKOUT_SESSION_ID}"
-CANCEL = "https://gifts.test/order"
-
-
-def stripe_env(fake: FakeStripe) -> dict[str, str]:
-    return {"GIFT_STRIPE_SECRET_KEY": SECRET_KEY, "GIFT_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "GIFT_STRIPE_PRICE": PRICE, "GIFT_STRIPE_API_BASE": fake.url, "GIFT_STRIPE_SUCCESS_URL": SUCCESS,
-            "GIFT_STRIPE_CANCEL_URL": CANCEL}
-
-
-@pytest.fixture
-def fake_stripe() -> Iterator[FakeStripe]:
-    with FakeStripe() as server:
-        yield server
-
-
-def intake(ledger: Ledger, envelope: Envelope, stripe: StripeSettings, ttl_s: float = 86400.0):
-    return running(create_app(ledger, envelope, JobSettings(webhook_secret=SECRET, draft_ttl_s=ttl_s),
-                              stripe=stripe))
-
-
-@pytest.fixture
-def url(ledger: Ledger, envelope: Envelope, fake_stripe: FakeStripe) -> Iterator[str]:
-    with intake(ledger, envelope, load_settings(stripe_env(fake_stripe)).stripe) as base:
-        yield base
-
-
-def checkout(url: str, draft_id: str) -> httpx.Response:
-    raw = json.dumps({"draft_id": draft_id}).encode()
-    return httpx.post(f"{url}/v1/checkout", content=raw, timeout=30,
-                      headers={HEADER: sign(SECRET, raw), "Content-Type": "application/json"})
+from tests.fakes.stripe_api import FakeStripe
+from tests.support.stripe import (  # noqa: F401 - stripe_intake is the `url` fixture
+    CANCEL,
+    PRICE,
+    PRIVATE,
+    SECRET,
+    SUCCESS,
+    checkout,
+    intake,
+    post_draft,
+    stripe_env,
+    stripe_intake,
+)
+from tests.support.stripe import draft_order as order
 
 
 def test_settings_take_the_return_urls_and_refuse_bad_ones() -> None:

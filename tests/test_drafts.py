@@ -4,7 +4,6 @@ id, and an expired draft is swept with its envelope."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,7 +11,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from cryptography.fernet import Fernet
 
@@ -20,18 +18,13 @@ from builder.jobs.envelope import Envelope
 from builder.jobs.intake import create_app
 from builder.jobs.ledger import Ledger
 from builder.jobs.settings import JobSettings
-from builder.jobs.signature import HEADER, sign
+from builder.jobs.signature import sign
 from tests.fakes.intake_server import running
-from tests.gift_orders import order_dict
 from tests.support.ledgers import stored_bytes
 from tests.support.privacy import without_generated_id_bytes
+from tests.support.stripe import PRIVATE, SECRET, post_draft
+from tests.support.stripe import draft_order as order
 
-SECRET = "whsec_drafts_secret"
-BUYER = {"name": "Jonathan Kowalczyk", "email": "jon.k@mailbox.test"}
-RECIPIENT = {"display_name": "Maya", "full_name": "Maya Brzęczyszczykiewicz"}
-STORY = "Maya lives at 12 Larkspur Road; her number is +44 20 7946 0958."
-# the phone as written and as bare digits: a 4-digit fragment alone would turn up by chance in random ids and hashes
-PRIVATE = ["Kowalczyk", "Brzęczyszczykiewicz", "jon.k@mailbox.test", "Larkspur", "7946 0958", "2079460958"]
 TTL_S = 3600.0
 
 
@@ -44,15 +37,6 @@ def envelope() -> Envelope:
 def url(ledger: Ledger, envelope: Envelope) -> Iterator[str]:
     with running(create_app(ledger, envelope, JobSettings(webhook_secret=SECRET, draft_ttl_s=TTL_S))) as base:
         yield base
-
-
-def order(message: str = "Happy birthday, Maya! Love, Jon") -> bytes:
-    return json.dumps(order_dict(buyer=BUYER, recipient=RECIPIENT, story=STORY, public_message=message)).encode()
-
-
-def post_draft(url: str, raw: bytes, signature: str | None = None) -> httpx.Response:
-    headers = {HEADER: signature or sign(SECRET, raw), "Content-Type": "application/json"}
-    return httpx.post(f"{url}/v1/drafts", content=raw, headers=headers, timeout=20)
 
 
 def assert_nothing_private(data: bytes) -> None:

@@ -114,7 +114,7 @@ def test_the_draft_sweep_removes_a_paid_drafts_order_mark_once_nothing_needs_it(
 
     from cryptography.fernet import Fernet
 
-    from tests.test_refunds import cli
+    from tests.support.stripe import run_cli
 
     envelope_key = Fernet.generate_key()
     envelope = Envelope(envelope_key)
@@ -134,7 +134,7 @@ def test_the_draft_sweep_removes_a_paid_drafts_order_mark_once_nothing_needs_it(
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIFT_")}
     env.update({"GIFT_ENVELOPE_KEY": envelope_key.decode(), "GIFT_LEDGER_URL": str(location), "CI": "true"})
-    done = cli(env, "gift", "reconcile", "--out", str(tmp_path / "site"))
+    done = run_cli(env, "gift", "reconcile", "--out", str(tmp_path / "site"))
     assert done.returncode == 0, done.stderr
     assert sorted(p.stem for p in marks.glob("*.order")) == sorted([just_expired.id, live.id, new_legacy])
     assert folder.order_of_draft(long_expired.id) is None and folder.order_of_draft(live.id) == paid[live.id]

@@ -6,22 +6,18 @@ idempotency window), a failing refund is recorded, shown and retried, the automa
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
 from builder.app.board import board_site
-from builder.cli import main
 from builder.jobs.accept import accept_order
 from builder.jobs.envelope import Envelope
 from builder.jobs.figures import figures_from
@@ -37,20 +33,23 @@ from tests.gift_orders import BASE, order_json
 from tests.support.html_checks import validate_html5
 from tests.support.ledgers import has_envelope
 from tests.support.postgres import Cluster
-from tests.test_drafts import PRIVATE as DRAFT_PRIVATE
-from tests.test_drafts import STORY
-from tests.test_stripe_webhook import CUSTOMER
+from tests.support.stripe import (
+    CUSTOMER,
+    SECRET,
+    STORY,
+    deliver,
+    expire_draft,
+    paid_session,
+    run_cli,
+    session_event,
+    stripe_env,
+)
+from tests.support.stripe import PRIVATE as DRAFT_PRIVATE
 
 ROOT = Path(__file__).resolve().parents[1]
 PRIVATE = [BASE["buyer"]["name"], BASE["buyer"]["email"], BASE["recipient"]["full_name"], "Baker Street",
            "7946 0958", "maya.ex@mailbox.org", "4111 1111", "Biscuit"]
 HOUR = 3600.0
-
-
-@pytest.fixture
-def fake_stripe() -> Iterator[FakeStripe]:
-    with FakeStripe() as server:
-        yield server
 
 
 @pytest.fixture
@@ -73,19 +72,8 @@ def env(fake_stripe: FakeStripe, envelope_key: bytes, ledger_location: str) -> d
 
 
 def cli(env: dict[str, str], *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    """`python -m builder …` in this process (the real entry point, fast) with exactly `env` (+ `extra`)."""
-    out, err = io.StringIO(), io.StringIO()
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update({k: v for k, v in {**env, **extra}.items() if v is not None})
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    done = subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
-    assert "Traceback" not in done.stderr
+    """`python -m builder …` in this process with exactly `env` (+ `extra`): no traceback, nothing private."""
+    done = run_cli({**env, **extra}, *args)
     for value in PRIVATE:
         assert value not in done.stdout + done.stderr, value
     return done
@@ -548,21 +536,14 @@ def test_a_session_paid_after_its_draft_expired_is_refunded_once(
     """Through the intake's real HTTP: the webhook records the failed/draft_expired order and refunds it after
     its answer; when Stripe is down then, the failure is recorded and `gift reconcile` makes the refund."""
     from builder.jobs.intake import create_app
-    from builder.jobs.ledger import Draft
     from builder.jobs.settings import JobSettings
     from builder.settings import load_settings
     from tests.fakes.intake_server import running
-    from tests.test_checkout import SECRET, stripe_env
-    from tests.test_stripe_webhook import deliver, paid_session, session_event
 
     jobs = JobSettings(webhook_secret=SECRET, retry_base_s=0.0)  # a failed refund call is due again at once
     with running(create_app(ledger, envelope, jobs, stripe=load_settings(stripe_env(fake_stripe)).stripe)) as url:
         draft_id, session_id = paid_session(url)
-        draft = ledger.get_draft(draft_id)
-        assert draft is not None
-        ledger.delete_draft(draft_id)  # the same draft, past its expiry
-        ledger.save_draft(Draft(id=draft_id, sealed=draft.sealed, created_at=draft.created_at - 7200,
-                                expires_at=time.time() - 1))
+        expire_draft(ledger, draft_id)
         if stripe_down:
             for _ in range(3):
                 fake_stripe.fail_next(503, "api_error")

@@ -5,7 +5,6 @@ one clear line, and webhook signatures are checked with Stripe's own construct_e
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -19,21 +18,10 @@ from builder.jobs.stripe_checkout import (
     verify_event,
 )
 from builder.settings import DEFAULT_STRIPE_API_BASE, StripeSettings, load_settings
-from tests.fakes.stripe_api import SECRET_KEY, WEBHOOK_SECRET, FakeStripe
+from tests.fakes.stripe_api import FakeStripe
+from tests.support.stripe import PRICE, stripe_settings
 
-PRICE = "price_fake_gift"
-
-
-@pytest.fixture
-def fake_stripe() -> Iterator[FakeStripe]:
-    with FakeStripe() as server:
-        yield server
-
-
-def _settings(fake: FakeStripe, **extra: str) -> StripeSettings:
-    env = {"GIFT_STRIPE_SECRET_KEY": SECRET_KEY, "GIFT_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-           "GIFT_STRIPE_PRICE": PRICE, "GIFT_STRIPE_API_BASE": fake.url, **extra}
-    return load_settings(env).stripe
+_settings = stripe_settings
 
 
 def _session(fake: FakeStripe, draft_id: str = "drf_0001", price: str = PRICE):

@@ -37,48 +37,24 @@ from tests.fakes.stripe_api import FakeStripe
 from tests.support import missing_tool
 from tests.support.ledgers import has_envelope, nothing_recorded, refs, stored_bytes
 from tests.support.postgres import start_cluster
-from tests.test_checkout import SECRET, checkout, intake, stripe_env
-from tests.test_drafts import BUYER, PRIVATE, order, post_draft
+from tests.support.stripe import (  # noqa: F401 - stripe_intake is the `url` fixture
+    BUYER,
+    CUSTOMER,
+    PRIVATE,
+    SECRET,
+    checkout,
+    deliver,
+    expire_draft,
+    intake,
+    paid_session,
+    post_draft,
+    session_event,
+    stripe_env,
+    stripe_intake,
+)
+from tests.support.stripe import draft_order as order
 
 ROOT = Path(__file__).resolve().parents[1]
-CUSTOMER = {"email": BUYER["email"], "name": BUYER["name"], "phone": "+44 20 7946 0958",
-            "address": {"line1": "12 Larkspur Road", "city": "London", "country": "GB"}}
-
-
-@pytest.fixture
-def fake_stripe() -> Iterator[FakeStripe]:
-    with FakeStripe() as server:
-        yield server
-
-
-@pytest.fixture
-def url(ledger: Ledger, envelope: Envelope, fake_stripe: FakeStripe) -> Iterator[str]:
-    with intake(ledger, envelope, load_settings(stripe_env(fake_stripe)).stripe) as base:
-        yield base
-
-
-def session_event(fake: FakeStripe, session_id: str, kind: str, payment_status: str = "paid",
-                  payment_intent: str | None = "pi_test_1") -> bytes:
-    """An Event of `kind` around the session as Stripe sends it once the buyer paid: with their details."""
-    session = {**fake.state.sessions[session_id], "status": "complete", "payment_status": payment_status,
-               "payment_intent": payment_intent, "customer_details": CUSTOMER,
-               "customer_email": CUSTOMER["email"]}
-    return fake.event(kind, session)
-
-
-def deliver(url: str, fake: FakeStripe, payload: bytes, signature: str | None = None) -> httpx.Response:
-    return httpx.post(f"{url}/v1/stripe/webhook", content=payload, timeout=30, headers={
-        "Stripe-Signature": signature or fake.sign(payload), "Content-Type": "application/json; charset=utf-8"})
-
-
-def paid_session(url: str) -> tuple[str, str]:
-    """A draft and its Checkout Session: (draft id, session id)."""
-    draft_id = post_draft(url, order()).json()["draft_id"]
-    answer = checkout(url, draft_id)
-    assert answer.status_code == 201, answer.text
-    return draft_id, answer.json()["session_id"]
-
-
 def test_five_deliveries_in_any_order_make_one_order(url: str, ledger: Ledger, envelope: Envelope,
                                                      fake_stripe: FakeStripe) -> None:
     # a delayed payment method: completed while still unpaid, then async_payment_succeeded; Stripe may deliver
@@ -145,11 +121,7 @@ def test_unknown_events_are_acknowledged_and_ignored(url: str, ledger: Ledger, f
 def test_a_session_paid_after_its_draft_expired_is_a_failed_order(url: str, ledger: Ledger, envelope: Envelope,
                                                                   fake_stripe: FakeStripe) -> None:
     draft_id, session_id = paid_session(url)
-    draft = ledger.get_draft(draft_id)
-    assert draft is not None
-    ledger.delete_draft(draft_id)  # the same draft, past its expiry
-    ledger.save_draft(Draft(id=draft_id, sealed=draft.sealed, created_at=draft.created_at - 7200,
-                            expires_at=time.time() - 1))
+    expire_draft(ledger, draft_id)
     paid = session_event(fake_stripe, session_id, "checkout.session.completed", payment_intent="pi_test_late")
     for _ in range(2):
         assert deliver(url, fake_stripe, paid).status_code == 200
