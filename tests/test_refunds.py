@@ -315,6 +315,15 @@ def test_a_pending_refund_is_refunded_and_followed_until_stripe_settles_or_loses
     assert (summary["by_state"]["refunded"], summary["refunds_failing"]) == (2, 1)
     assert [(a["ref"], a["state"], a["reason"]) for a in summary["attention"]] == [
         (loses, "refunded", "refund_failed:stripe_failed/expired_or_canceled_card")]
+    out = tmp_path / "board-site"
+    board_site(BuildOptions(content=copy_content(tmp_path / "board"), out=out, cache_dir=tmp_path / "cache",
+                            ledger=ledger_location, refund_failed_after_s=None)).build()
+    page = (out / "ops" / "index.html").read_text()
+    assert loses in page and "refund_failed:stripe_failed/expired_or_canceled_card" in page and settles not in page
+    assert "a refund Stripe accepted and then lost: the money is back in the Stripe balance" in page
+    assert "<dt>Failing</dt><dd>1</dd>" in page
+    if not ledger_location.startswith("postgresql"):
+        assert validate_html5([out / "ops" / "index.html"]) == []
     assert "refund" not in cli(env, "gift", "reconcile", "--out", site).stdout  # settled both ways: not asked again
     gets = [r.path for r in fake_stripe.state.requests if r.method == "GET"]
     assert sorted(gets) == sorted([f"/v1/refunds/{settled_id}", f"/v1/refunds/{lost_id}"] * 2)
