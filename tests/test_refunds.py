@@ -222,6 +222,7 @@ def test_a_failing_refund_is_recorded_shown_on_ops_and_retried(env: dict[str, st
                             ledger=ledger_location, refund_failed_after_s=None)).build()
     page = (out / "ops" / "index.html").read_text()
     assert 'id="ops-refunds"' in page and "refund_failed:api_error" in page and ref in page
+    assert not [value for value in PRIVATE if value in page]
     for label, value in (("Refunded", 0), ("Refunded in the last 24 h", 0), ("Pending (due by policy)", 1),
                          ("Failing", 1)):
         assert f"<dt>{label}</dt><dd>{value}</dd>" in page, label
@@ -321,6 +322,7 @@ def test_a_pending_refund_is_refunded_and_followed_until_stripe_settles_or_loses
     page = (out / "ops" / "index.html").read_text()
     assert loses in page and "refund_failed:stripe_failed/expired_or_canceled_card" in page and settles not in page
     assert "a refund Stripe accepted and then lost: the money is back in the Stripe balance" in page
+    assert not [value for value in PRIVATE if value in page]  # the page names orders by ref, never by buyer
     assert "<dt>Failing</dt><dd>1</dd>" in page
     if not ledger_location.startswith("postgresql"):
         assert validate_html5([out / "ops" / "index.html"]) == []
