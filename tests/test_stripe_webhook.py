@@ -280,6 +280,30 @@ def test_signed_bodies_that_are_no_event_are_400_and_foreign_objects_ignored(
         assert value not in said and value.encode() not in stored_bytes(ledger, with_envelopes=False), value
 
 
+def test_only_sessions_our_checkout_made_count(url: str, ledger: Ledger, fake_stripe: FakeStripe,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    # a Payment Link of the same account opened with ?client_reference_id=<a live draft's id> (the buyer saw it
+    # in the checkout form): paid cheaply, or left to expire; neither is an order, nor deletes the draft
+    caplog.set_level(logging.INFO, logger="giftboard.jobs.intake")
+    live_draft, live_session = paid_session(url)
+    link = {**fake_stripe.state.sessions[live_session], "id": "cs_live_b1PaymentLink", "metadata": {},
+            "payment_link": "plink_1Cheap", "amount_total": 100, "status": "complete", "payment_status": "paid",
+            "payment_intent": "pi_3Cheap", "customer_details": CUSTOMER}
+    for kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded",
+                 "checkout.session.expired", "checkout.session.async_payment_failed"):
+        answer = deliver(url, fake_stripe, fake_stripe.event(kind, link))
+        assert (answer.status_code, answer.json()) == (200, {"received": True})
+    assert nothing_recorded(ledger) and ledger.get_draft(live_draft) is not None
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 4 and all("not made by this intake's checkout" in line for line in warned), warned
+    assert deliver(url, fake_stripe, session_event(fake_stripe, live_session, "checkout.session.completed")
+                   ).status_code == 200
+    assert ledger.order_of_draft(live_draft) is not None  # its own session, tagged, is
+    for record in ledger.records():
+        ledger.delete_draft(live_draft)
+        assert record.payment_intent == "pi_test_1"
+
+
 def test_a_paid_session_whose_draft_is_gone_is_refunded_only_if_the_draft_was_ours(
         url: str, ledger: Ledger, fake_stripe: FakeStripe) -> None:
     # ours: the draft was swept before its (delayed) payment succeeded; the session carries the draft's tag
@@ -323,7 +347,8 @@ def test_an_event_of_the_other_mode_than_the_key_is_ignored_with_a_warning(
         settings = StripeSettings(secret_key=key, webhook_secret=fake_stripe.webhook_secret, api_base=fake_stripe.url)
         session = {"id": f"cs_{'live' if wrong else 'test'}_a1Mode", "object": "checkout.session",
                    "mode": "payment", "status": "complete", "payment_status": "paid", "payment_intent": "pi_3Mode",
-                   "client_reference_id": draft.id, "customer_details": CUSTOMER, "livemode": wrong}
+                   "client_reference_id": draft.id, "customer_details": CUSTOMER, "livemode": wrong,
+                   "metadata": {"giftboard_draft": draft_tag(envelope, draft.id)}}
         event = json.loads(fake_stripe.event("checkout.session.completed", session))
         before = refs(ledger)
         with intake(ledger, envelope, settings) as url:
@@ -398,7 +423,8 @@ def test_a_webhook_on_a_read_only_folder_ledger_is_503_and_one_line(fake_stripe:
     ledger.save_draft(draft)
     session = {"id": "cs_test_a1ReadOnly", "object": "checkout.session", "mode": "payment", "status": "complete",
                "payment_status": "paid", "payment_intent": "pi_3ReadOnly", "client_reference_id": draft.id,
-               "customer_details": CUSTOMER, "livemode": False}
+               "customer_details": CUSTOMER, "livemode": False,
+               "metadata": {"giftboard_draft": draft_tag(Envelope(key), draft.id)}}
     paid = fake_stripe.event("checkout.session.completed", session)
     probe = subprocess.run(["unshare", "--map-root-user", "--mount", "sh", "-c",
                             f"mount --bind {location} {location} && mount -o remount,bind,ro {location}"],

@@ -4,9 +4,12 @@
   `checkout.session.async_payment_succeeded`: the session's draft (`client_reference_id`) becomes its order
   through `Ledger.accept_paid`, in one step keyed by the session id, so any number of deliveries in any order
   make one order. A session whose draft is gone or past its expiry is recorded `failed` (draft_expired) and
-  its refund is started after the answer, if the draft was ours: still in the ledger, or the session carries the
-  draft's keyed tag (metadata `giftboard_draft`, set by our checkout). A paid session of a well-formed draft id
-  we never made (another deployment on the same Stripe account) is acknowledged and ignored, never refunded.
+  its refund is started after the answer.
+- only sessions our checkout made count: they carry their draft's keyed tag (metadata `giftboard_draft`, an HMAC
+  of the draft id under the envelope key). Anyone can open a Payment Link of the same account with
+  `?client_reference_id=<a draft id they saw>`, and every endpoint of an account receives every event of the
+  account (another deployment's, another integration's): an untagged session is acknowledged and ignored with a
+  warning, never an order, never a refund, never a deleted draft, whatever its draft id.
 - `checkout.session.completed` still "unpaid" (a delayed payment method): nothing yet; its
   async_payment_succeeded or async_payment_failed follows.
 - `checkout.session.expired` and `checkout.session.async_payment_failed`: the draft and its envelope are deleted.
@@ -93,13 +96,6 @@ def _not_ours(session: Any) -> str:
     return ""
 
 
-def _made_here(session: Any, draft_id: str, *, ledger: Ledger, envelope: Envelope) -> bool:
-    """Whether a paid session's draft is this intake's: in the ledger (live or expired), an order already, or
-    tagged by our checkout (its draft swept since). Otherwise it is not ours to record or refund."""
-    return (tagged(envelope, draft_id, _field(session, "metadata")) or ledger.get_draft(draft_id) is not None
-            or ledger.order_of_draft(draft_id) is not None)
-
-
 def handle_event(event: stripe.Event | ThinEvent, *, ledger: Ledger, envelope: Envelope,
                  livemode: bool | None = None) -> WebhookOutcome:
     """Apply one verified event; raises the ledger's errors (the intake answers 503, Stripe delivers again).
@@ -126,13 +122,14 @@ def handle_event(event: stripe.Event | ThinEvent, *, ledger: Ledger, envelope: E
     if not session_id or not isinstance(draft_id, str) or not is_draft_id(draft_id):
         return WebhookOutcome(f"{head} session {session_id or '?'}: not a Giftboard draft's session; ignored")
     head = f"{head} session {session_id} draft {draft_id}"
+    if not tagged(envelope, draft_id, _field(session, "metadata")):
+        return WebhookOutcome(f"{head}: not made by this intake's checkout (no draft tag of ours: a Payment Link, "
+                              "another integration or deployment); ignored, nothing recorded", warning=True)
     if kind in CLOSED_EVENTS:
         ledger.delete_draft(draft_id)
         return WebhookOutcome(f"{head}: not paid; draft deleted")
     if kind == "checkout.session.completed" and _field(session, "payment_status") not in PAID_STATUSES:
         return WebhookOutcome(f"{head}: payment not complete yet; waiting for its async payment event")
-    if not _made_here(session, draft_id, ledger=ledger, envelope=envelope):
-        return WebhookOutcome(f"{head}: no draft of this intake's (none in the ledger, no tag of ours); ignored")
     paid = paid_order(session_id, draft_id, _id_of(_field(session, "payment_intent"), PAYMENT_INTENT_ID), envelope)
     ref, created = ledger.accept_paid(paid)
     record = ledger.get(ref)
