@@ -145,3 +145,22 @@ def test_a_checkout_racing_the_webhook_of_its_draft_is_409(ledger: Ledger, envel
     assert (answer.status_code, answer.json()) == (409, {"error": "this draft is paid already: it is an order now",
                                                          "ref": ref})
     assert fake_stripe.state.sessions == {}
+
+
+def test_a_draft_checked_out_before_the_price_changed_is_409_not_502(ledger: Ledger, envelope: Envelope,
+                                                                      fake_stripe: FakeStripe) -> None:
+    """The operator changes GIFT_STRIPE_PRICE (or a return URL) and restarts: a draft whose session was made before
+    would be Stripe's idempotency_error (the key's first parameters stand for 24 h), a 502 nobody can act on. It
+    is 409 saying to make a new draft; no second session (that would let the draft be paid twice)."""
+    with intake(ledger, envelope, load_settings(stripe_env(fake_stripe)).stripe) as base:
+        draft_id = post_draft(base, order()).json()["draft_id"]
+        assert checkout(base, draft_id).status_code == 201
+    for change in ({"GIFT_STRIPE_PRICE": "price_fake_gift_2027"}, {"GIFT_STRIPE_SUCCESS_URL": "https://gifts.test/ok"}):
+        with intake(ledger, envelope, load_settings({**stripe_env(fake_stripe), **change}).stripe) as base:
+            answer = checkout(base, draft_id)
+            assert (answer.status_code, answer.json()) == (409, {
+                "error": "this draft's Checkout Session was made before GIFT_STRIPE_PRICE or a return URL changed: "
+                         "make a new draft"})
+            fresh = post_draft(base, order()).json()["draft_id"]
+            assert checkout(base, fresh).status_code == 201
+    assert len(fake_stripe.state.sessions) == 3

@@ -16,6 +16,7 @@ from typing import Any
 
 import stripe
 
+from builder.errors import PaymentError
 from builder.jobs.drafts import DRAFT_TAG, draft_tag
 from builder.jobs.envelope import Envelope
 from builder.jobs.ledger import Draft, Ledger, iso_time
@@ -41,7 +42,8 @@ def session_expiry(draft: Draft) -> int:
 
 def start_checkout(ledger: Ledger, client: stripe.StripeClient, settings: StripeSettings, draft_id: str,
                    now: float, *, envelope: Envelope) -> CheckoutAnswer:
-    """201 {url, session_id}; 409 when the draft was paid already, 404 unknown, 410 expired (or about to).
+    """201 {url, session_id}; 409 when the draft was paid already (or its session was made under other settings),
+    404 unknown, 410 expired (or about to).
     Raises PaymentError when Stripe refuses or cannot be reached."""
     draft = ledger.get_draft(draft_id)
     paid = ledger.order_of_draft(draft_id)  # after the draft: a webhook that paid it in between is seen here
@@ -57,7 +59,15 @@ def start_checkout(ledger: Ledger, client: stripe.StripeClient, settings: Stripe
         return CheckoutAnswer(410, {"error": "this draft expires in under 30 minutes, too soon for a Stripe "
                                              "Checkout Session: make a new draft",
                                     "expires_at": iso_time(draft.expires_at)})
-    session = create_checkout_session(client, draft_id=draft.id, price=settings.price,
-                                      success_url=settings.success_url, cancel_url=settings.cancel_url,
-                                      expires_at=expires_at, metadata={DRAFT_TAG: draft_tag(envelope, draft.id)})
+    try:
+        session = create_checkout_session(client, draft_id=draft.id, price=settings.price,
+                                          success_url=settings.success_url, cancel_url=settings.cancel_url,
+                                          expires_at=expires_at, metadata={DRAFT_TAG: draft_tag(envelope, draft.id)})
+    except PaymentError as error:
+        if error.category.split("/")[0] != "idempotency_error":
+            raise
+        # its session was made under other settings (GIFT_STRIPE_PRICE or a return URL changed since): Stripe
+        # keeps the first parameters for its key for 24 h, and a second session would let the draft be paid twice
+        return CheckoutAnswer(409, {"error": "this draft's Checkout Session was made before GIFT_STRIPE_PRICE or a "
+                                             "return URL changed: make a new draft"})
     return CheckoutAnswer(201, {"url": session.url, "session_id": session.id})
