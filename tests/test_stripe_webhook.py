@@ -245,6 +245,9 @@ def test_signed_bodies_that_are_no_event_are_400_and_foreign_objects_ignored(
                                               "url": f"/v1/checkout/sessions/{session_id}"}}).encode()
         foreign = [
             json.dumps({"id": "evt_2", "object": "event", "type": completed}).encode(),  # no data
+            json.dumps({"id": "evt_test_65SThin", "object": "v2.core.event", "livemode": False,
+                        "type": "v2.core.account[requirements].updated", "created": "2025-03-01T10:00:00.000Z",
+                        "related_object": {"id": "acct_1", "type": "v2.core.account"}}).encode(),
             json.dumps({"id": "evt_3", "object": "event", "type": completed, "data": "x"}).encode(),
             fake_stripe.event(completed, None),  # type: ignore[arg-type]
             fake_stripe.event(completed, ["x"]),  # type: ignore[arg-type]
@@ -270,6 +273,7 @@ def test_signed_bodies_that_are_no_event_are_400_and_foreign_objects_ignored(
         assert deliver(url, fake_stripe, expanded).status_code == 200
     said = "".join(log)
     assert "Traceback" not in said and "ERROR" not in said and "forged" not in said, said
+    assert "stripe event evt_test_65SThin (v2.core.account[requirements].updated): a v2 thin event" in said
     assert ("WARNING:     stripe event evt_test_65R9Ijk (checkout.session.completed): a v2 thin event; ignored "
             "(orders need a Snapshot payload destination)") in said
     assert said.count("its object is not a Checkout Session; ignored") == 5, said

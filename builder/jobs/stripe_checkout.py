@@ -21,7 +21,8 @@ from builder.settings import StripeSettings
 
 NETWORK_RETRIES = 2
 ALREADY_REFUNDED = "charge_already_refunded"
-EVENT_FIELD = re.compile(r"[A-Za-z0-9_.]{1,255}")  # an event's id and type: nothing else reaches the log
+# an event's id and type (v2 types carry brackets: v2.core.account[requirements].updated); nothing else is logged
+EVENT_FIELD = re.compile(r"[A-Za-z0-9_.\[\]-]{1,255}")
 
 
 @dataclass(frozen=True)
