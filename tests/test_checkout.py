@@ -6,6 +6,7 @@ line, no secret); nothing private in any byte Stripe received."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import httpx
@@ -16,7 +17,7 @@ from builder.jobs.checkout import session_expiry
 from builder.jobs.drafts import draft_tag
 from builder.jobs.envelope import Envelope
 from builder.jobs.intake import create_app
-from builder.jobs.ledger import Draft, Ledger, new_draft_id
+from builder.jobs.ledger import Draft, Ledger, new_draft_id, open_ledger
 from builder.jobs.settings import JobSettings
 from builder.jobs.signature import HEADER, sign
 from builder.jobs.stripe_checkout import checkout_idempotency_key
@@ -24,6 +25,8 @@ from builder.jobs.stripe_webhook import paid_order
 from builder.settings import StripeSettings, load_settings
 from tests.fakes.intake_server import running
 from tests.fakes.stripe_api import FakeStripe
+from tests.support import missing_tool
+from tests.support.postgres import start_cluster
 from tests.support.stripe import (  # noqa: F401 - stripe_intake is the `url` fixture
     CANCEL,
     PRICE,
@@ -164,3 +167,36 @@ def test_a_draft_checked_out_before_the_price_changed_is_409_not_502(ledger: Led
             fresh = post_draft(base, order()).json()["draft_id"]
             assert checkout(base, fresh).status_code == 201
     assert len(fake_stripe.state.sessions) == 3
+
+
+def test_a_checkout_while_postgresql_is_down_is_503_in_time(envelope: Envelope, fake_stripe: FakeStripe,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """PostgreSQL stopped: the buyer gets 503 within the ledger deadline, not after the ledger's own 45 s of
+    retries; one ERROR line; nothing reached Stripe; back up, the same draft checks out."""
+    try:
+        cluster = start_cluster()
+    except FileNotFoundError as error:
+        missing_tool(str(error))
+    try:
+        ledger = open_ledger(cluster.new_database())
+        try:
+            app = create_app(ledger, envelope, JobSettings(webhook_secret=SECRET),
+                             stripe=load_settings(stripe_env(fake_stripe)).stripe, ledger_deadline_s=3.0)
+            with running(app) as base:
+                draft_id = post_draft(base, order()).json()["draft_id"]
+                cluster._run("pg_ctl", "-D", str(cluster.data), "-m", "fast", "-w", "-t", "60", "stop")
+                started = time.monotonic()
+                answer = checkout(base, draft_id)
+                assert (answer.status_code, answer.json()) == (503, {"error": "ledger unavailable, retry later"})
+                assert time.monotonic() - started < 8 and fake_stripe.state.sessions == {}
+                cluster.start()
+                deadline = time.monotonic() + 90
+                while (again := checkout(base, draft_id)).status_code == 503 and time.monotonic() < deadline:
+                    time.sleep(1)
+                assert again.status_code == 201, again.text
+        finally:
+            ledger.close()
+    finally:
+        cluster.stop()
+    errors = {r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("giftboard")}
+    assert errors == {"ledger did not answer a checkout within 3 s: answered 503"}, errors

@@ -388,7 +388,7 @@ def test_a_webhook_while_postgresql_is_down_is_503_in_time_then_one_order(
         ledger = open_ledger(cluster.new_database())
         try:
             app = create_app(ledger, envelope, JobSettings(webhook_secret=SECRET),
-                             stripe=load_settings(stripe_env(fake_stripe)).stripe, webhook_deadline_s=3.0)
+                             stripe=load_settings(stripe_env(fake_stripe)).stripe, ledger_deadline_s=3.0)
             with running(app) as url:
                 draft_id, session_id = paid_session(url)
                 paid = session_event(fake_stripe, session_id, "checkout.session.completed")

@@ -40,11 +40,10 @@ def session_expiry(draft: Draft) -> int:
     return int(min(draft.expires_at, draft.created_at + MAX_SESSION_S - CLOCK_SLACK_S))
 
 
-def start_checkout(ledger: Ledger, client: stripe.StripeClient, settings: StripeSettings, draft_id: str,
-                   now: float, *, envelope: Envelope) -> CheckoutAnswer:
-    """201 {url, session_id}; 409 when the draft was paid already (or its session was made under other settings),
-    404 unknown, 410 expired (or about to).
-    Raises PaymentError when Stripe refuses or cannot be reached."""
+def checkout_draft(ledger: Ledger, draft_id: str, now: float) -> Draft | CheckoutAnswer:
+    """The ledger's half of a checkout: the draft to sell, or the answer that it cannot be: 409 paid already
+    (an order now), 404 unknown, 410 expired or about to. `open_session` is the Stripe half; the intake bounds
+    the ledger half's wait (a stopped database) apart from Stripe's own timeout."""
     draft = ledger.get_draft(draft_id)
     paid = ledger.order_of_draft(draft_id)  # after the draft: a webhook that paid it in between is seen here
     if paid is not None:
@@ -59,10 +58,17 @@ def start_checkout(ledger: Ledger, client: stripe.StripeClient, settings: Stripe
         return CheckoutAnswer(410, {"error": "this draft expires in under 30 minutes, too soon for a Stripe "
                                              "Checkout Session: make a new draft",
                                     "expires_at": iso_time(draft.expires_at)})
+    return draft
+
+
+def open_session(client: stripe.StripeClient, settings: StripeSettings, draft: Draft,
+                 envelope: Envelope) -> CheckoutAnswer:
+    """Stripe's half of a checkout: the draft's one session (201), or 409 when its key holds other parameters."""
     try:
         session = create_checkout_session(client, draft_id=draft.id, price=settings.price,
                                           success_url=settings.success_url, cancel_url=settings.cancel_url,
-                                          expires_at=expires_at, metadata={DRAFT_TAG: draft_tag(envelope, draft.id)})
+                                          expires_at=session_expiry(draft),
+                                          metadata={DRAFT_TAG: draft_tag(envelope, draft.id)})
     except PaymentError as error:
         if error.category.split("/")[0] != "idempotency_error":
             raise

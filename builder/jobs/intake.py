@@ -25,7 +25,7 @@ Stripe's own `Webhook.construct_event`; bad or stale: 400, nothing recorded): a 
 its order in one ledger step keyed by the session (`Ledger.accept_paid`), an expired or failed one's draft is
 deleted, anything else is acknowledged (builder/jobs/stripe_webhook.py). 200 once recorded; the dispatcher
 cycle, or the refund of a session paid after its draft expired, runs after the answer; a ledger that cannot
-record it (unreachable, read-only, or no answer within WEBHOOK_DEADLINE_S) is 503, and Stripe delivers again.
+record it (unreachable, read-only, or no answer within LEDGER_DEADLINE_S) is 503, and Stripe delivers again.
 Idempotency keys: an order from Stripe is keyed by its Checkout Session alone; on `/v1/orders` the
 Idempotency-Key header or the body's `idempotency_key` (both given and different: 422).
 
@@ -67,7 +67,7 @@ from builder.errors import (
     describe_os_error,
 )
 from builder.jobs.accept import IdempotencyConflict, OrderParser, accept_order
-from builder.jobs.checkout import start_checkout
+from builder.jobs.checkout import CheckoutAnswer, checkout_draft, open_session
 from builder.jobs.drafts import create_draft
 from builder.jobs.envelope import Envelope
 from builder.jobs.ledger import Ledger, is_draft_id
@@ -82,7 +82,9 @@ from builder.settings import StripeSettings
 
 log = logging.getLogger("giftboard.jobs.intake")
 MAX_BODY = 10 * 1024 * 1024
-WEBHOOK_DEADLINE_S = 10.0  # Stripe does not publish how long it waits; 503 by then, and it delivers again
+# how long the webhook's ledger step, and checkout's ledger reads, may take before a 503 (a stopped PostgreSQL:
+# the ledger's own retries take 45 s). Stripe does not publish how long it waits; a buyer is waiting on checkout
+LEDGER_DEADLINE_S = 10.0
 OrderPrecheck = Callable[[bytes], dict[str, Any]]
 
 
@@ -146,7 +148,7 @@ def create_app(
     max_body: int = MAX_BODY,
     precheck: OrderPrecheck | None = None,
     stripe: StripeSettings | None = None,
-    webhook_deadline_s: float = WEBHOOK_DEADLINE_S,
+    ledger_deadline_s: float = LEDGER_DEADLINE_S,
 ) -> Starlette:
     stripe_settings = stripe or StripeSettings()
     client = stripe_client(stripe_settings) if stripe_settings.secret_key else None  # one per app
@@ -248,8 +250,13 @@ def create_app(
         if draft_id is None:
             return _error(422, "the body must be JSON {\"draft_id\": \"drf_…\"}")
         try:
-            answer = await run_in_threadpool(lambda: start_checkout(ledger, client, stripe_settings, draft_id,
-                                                                    time.time(), envelope=envelope))
+            found = await _within(ledger_deadline_s, lambda: checkout_draft(ledger, draft_id, time.time()))
+            if isinstance(found, CheckoutAnswer):
+                return JSONResponse(found.body, status_code=found.status)
+            answer = await run_in_threadpool(open_session, client, stripe_settings, found, envelope)
+        except TimeoutError:
+            log.error("ledger did not answer a checkout within %g s: answered 503", ledger_deadline_s)
+            return _error(503, "ledger unavailable, retry later")
         except PaymentError as error:
             log.warning("checkout for %s: %s", draft_id, error)
             return _error(502, str(error))
@@ -293,11 +300,11 @@ def create_app(
         except SignatureError as error:
             return _error(400, str(error))
         try:
-            outcome = await _within(webhook_deadline_s, lambda: handle_event(
+            outcome = await _within(ledger_deadline_s, lambda: handle_event(
                 event, ledger=ledger, envelope=envelope, livemode=stripe_settings.key_livemode))
         except TimeoutError:
             log.error("stripe event %s: the ledger did not answer within %g s; answered 503, Stripe delivers it "
-                      "again", event.id, webhook_deadline_s)
+                      "again", event.id, ledger_deadline_s)
             return _error(503, "ledger unavailable, retry later")
         except IdempotencyConflict:  # permanent: a 4xx would have Stripe deliver it again for three days
             log.error("stripe event %s: not recorded: an order posted to POST /v1/orders holds its checkout "
