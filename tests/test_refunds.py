@@ -239,7 +239,8 @@ def test_a_failing_refund_is_recorded_shown_on_ops_and_retried(env: dict[str, st
     summary = json.loads(cli(env, "ops", "summary", "--json").stdout)
     assert (summary["by_state"]["refunded"], summary["refunds_last_24h"], summary["refunds_failing"],
             summary["refunds_pending"], summary["attention"]) == (1, 1, 0, 0, [])
-    assert len(set(refund_posts(fake_stripe))) == 1
+    # the library's three tries under the first call's key; the retry after that recorded failure under its own
+    assert refund_posts(fake_stripe) == [refund_idempotency_key(ref)] * 3 + [refund_idempotency_key(ref, 1)]
     assert_nothing_private_sent(fake_stripe, *DRAFT_PRIVATE, STORY, CUSTOMER["phone"], CUSTOMER["email"],
                                 CUSTOMER["address"]["line1"])
 
@@ -253,7 +254,7 @@ def test_stripe_rate_limits_card_errors_and_a_stripe_that_never_answers_are_one_
     assert limited.returncode == 1 and limited.stderr.count("\n") == 1
     assert limited.stderr.startswith(f"error: {ref}: Stripe refused to refund: invalid_request_error (rate_limit), "
                                      "HTTP 429; recorded (attempt 1)")
-    fake_stripe.fail_next(402, "card_error", "expired_card")
+    fake_stripe.fail_next(402, "card_error", "expired_card", saved=True)  # Stripe replays it to that key for 24 h
     declined = cli(env, "gift", "refund", ref)
     assert declined.returncode == 1 and "card_error (expired_card), HTTP 402; recorded (attempt 2)" in declined.stderr
 
@@ -267,13 +268,18 @@ def test_stripe_rate_limits_card_errors_and_a_stripe_that_never_answers_are_one_
                                     "connection failed, 3 tries); recorded (attempt 3)")
     record = ledger.get(ref)
     assert (record.state, record.refund_attempts, record.refund_error) == ("failed", 3, "api_connection_error")
-    assert refund_posts(fake_stripe) == [refund_idempotency_key(ref)] * 5 and not fake_stripe.state.refunds
+    assert refund_posts(fake_stripe) == [refund_idempotency_key(ref, n) for n in (0, 1, 2, 2, 2)]
+    assert not fake_stripe.state.refunds
     status = cli(env, "gift", "status", ref).stdout
     assert "refund failing: api_connection_error after 3 call(s)" in status
 
     done = cli(env, "gift", "refund", ref)
     [refund_id] = fake_stripe.state.refunds
     assert done.returncode == 0 and done.stdout == f"{ref}: refunded ({refund_id})\n"
+    assert refund_posts(fake_stripe)[-1] == refund_idempotency_key(ref, 3)  # not the 402's key: a new call
+    # each retry after a recorded failure first asked Stripe whether a refund had been made after all
+    lookups = [r.path for r in fake_stripe.state.requests if r.method == "GET"]
+    assert lookups == ["/v1/refunds?payment_intent=pi_fake_pay_refused&limit=100"] * 3
     assert_nothing_private_sent(fake_stripe)
 
 
@@ -348,14 +354,11 @@ def test_a_refund_stripe_answers_failed_is_not_recorded_as_refunded(
     summary = json.loads(cli(env, "ops", "summary", "--json").stdout)
     assert [a["reason"] for a in summary["attention"]] == ["refund_failed:stripe_failed/lost_or_stolen_card"]
 
-    # within Stripe's idempotency window the retry gets the same failed refund back; past it, a new refund
-    replayed = cli(env, "gift", "reconcile", "--out", str(tmp_path / "site"), GIFT_RETRY_BASE_S="0")
-    assert f"{ref}: refund failed (stripe_failed/lost_or_stolen_card, attempt 2)" in replayed.stdout
-    assert list(fake_stripe.state.refunds) == [failed_id] and ledger.get(ref).state == "failed"
-    fake_stripe.forget_keys()
+    # Stripe would answer the failed refund again to its key for 24 h: the retry is a new call, a new refund
     done = cli(env, "gift", "reconcile", "--out", str(tmp_path / "site"))
     [refund_id] = [rid for rid in fake_stripe.state.refunds if rid != failed_id]
     assert f"{ref}: refunded ({refund_id})" in done.stdout.splitlines()
+    assert refund_posts(fake_stripe) == [refund_idempotency_key(ref), refund_idempotency_key(ref, 1)]
     assert_refunded(ledger, ref, refund_id)
     assert_nothing_private_sent(fake_stripe)
 
@@ -573,6 +576,6 @@ def test_a_session_paid_after_its_draft_expired_is_refunded_once(
     assert fake_stripe.state.refunds[refund_id]["payment_intent"] == "pi_test_late"
     assert_refunded(ledger, ref, refund_id)
     assert ledger.get(ref).reason == DRAFT_EXPIRED
-    assert len(set(refund_posts(fake_stripe))) == 1
+    assert refund_posts(fake_stripe)[-1] == refund_idempotency_key(ref, 1 if stripe_down else 0)
     assert_nothing_private_sent(fake_stripe, *DRAFT_PRIVATE, STORY, CUSTOMER["phone"], CUSTOMER["email"],
                                 CUSTOMER["address"]["line1"])

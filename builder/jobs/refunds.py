@@ -5,9 +5,10 @@
 last call failed), and the webhook for a paid order whose draft was gone. It holds the order's lock
 (`ledger.owned`) across the Stripe call, so two refunders never race, and a refund never runs twice:
 
-- the refund is created under an idempotency key derived from the order (stripe_checkout.refund_idempotency_key):
-  the library's own retries, and a second run after a worker was killed between Stripe's answer and our
-  commit, get the same refund back;
+- the refund is created under an idempotency key derived from the order and its recorded failed calls
+  (stripe_checkout.refund_idempotency_key): the library's own retries, and a second run after a worker was killed
+  between Stripe's answer and our commit, get the same refund back; a retry after a recorded failure has a key of
+  its own (Stripe replays a saved error to its key for 24 h) and first looks for a refund Stripe already made;
 - past Stripe's 24 h idempotency window a second create is refused as `charge_already_refunded`; the refund
   Stripe already holds for the PaymentIntent is looked up and recorded instead (stripe_checkout.refund_payment);
 - once recorded, the order is `refunded` (terminal): asking again answers the recorded refund id, calls nothing.
@@ -99,7 +100,8 @@ def refund_order(ledger: Ledger, client: stripe.StripeClient, ref: str, *, reaso
         from builder.jobs.stripe_checkout import refund_payment
 
         try:
-            refund = refund_payment(client, payment_intent=record.payment_intent, ref=ref)
+            refund = refund_payment(client, payment_intent=record.payment_intent, ref=ref,
+                                    attempt=record.refund_attempts)
         except PaymentError as error:
             attempts = record.refund_attempts + 1
             next_at = at + backoff_delay(attempts, settings.retry_base_s, settings.retry_cap_s, rng)

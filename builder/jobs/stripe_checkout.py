@@ -49,8 +49,12 @@ def checkout_idempotency_key(draft_id: str) -> str:
     return f"giftboard-checkout-{draft_id}"
 
 
-def refund_idempotency_key(ref: str) -> str:
-    return f"giftboard-refund-{ref}"
+def refund_idempotency_key(ref: str, attempt: int = 0) -> str:
+    """The key of order `ref`'s refund call after `attempt` recorded failures. Stripe saves the answer of a call
+    once it began (a card_error, a 500 too) and replays it to every later call under the same key for 24 hours,
+    so a retry after a recorded failure needs a key of its own; a run killed before it recorded anything reuses
+    the key of the call it was making and gets that call's refund back."""
+    return f"giftboard-refund-{ref}" + (f"-retry{attempt}" if attempt else "")
 
 
 def _failure(action: str, error: stripe.StripeError) -> PaymentError:
@@ -118,12 +122,12 @@ def _refund(refund: stripe.Refund) -> StripeRefund:
                         failure_reason=str(getattr(refund, "failure_reason", None) or ""))
 
 
-def create_refund(client: stripe.StripeClient, *, payment_intent: str, ref: str) -> StripeRefund:
-    """Refund the payment of order `ref` in full; answers the refund (the same one on every retry)."""
+def create_refund(client: stripe.StripeClient, *, payment_intent: str, ref: str, attempt: int = 0) -> StripeRefund:
+    """Refund the payment of order `ref` in full; answers the refund (the same one on every retry of the call)."""
     try:
         refund = client.v1.refunds.create(
             {"payment_intent": payment_intent, "metadata": {"order": ref}},
-            {"idempotency_key": refund_idempotency_key(ref)})
+            {"idempotency_key": refund_idempotency_key(ref, attempt)})
     except stripe.StripeError as error:
         raise _failure("refund", error) from None
     return _refund(refund)
@@ -150,13 +154,20 @@ def existing_refund(client: stripe.StripeClient, *, payment_intent: str, ref: st
     return _refund(found[0]) if found else None
 
 
-def refund_payment(client: stripe.StripeClient, *, payment_intent: str, ref: str) -> StripeRefund:
-    """Refund order `ref` once: `create_refund` under its order's idempotency key (a retry, or a run after a crash,
-    gets the same refund back from Stripe); when Stripe says the charge was already refunded (our key outlived its
-    24 h window, or someone refunded it in the Dashboard), the refund it already has. A refund Stripe answers as
-    failed or canceled is not a refund: a PaymentError (category `stripe_failed/<failure_reason>`)."""
+def refund_payment(client: stripe.StripeClient, *, payment_intent: str, ref: str, attempt: int = 0) -> StripeRefund:
+    """Refund order `ref` once, its `attempt` earlier calls having failed. `create_refund` under the call's
+    idempotency key (the library's retries, or a run after a crash, get the same refund back from Stripe); a retry
+    after a recorded failure first asks Stripe for a refund it already accepted (a call that timed out may have
+    made one) and records that; when Stripe says the charge was already refunded (our key outlived its 24 h
+    window, or someone refunded it in the Dashboard), the refund it already has. Every refund is of the whole
+    payment, so Stripe itself refuses a second one. A refund Stripe answers as failed or canceled is not a
+    refund: a PaymentError (category `stripe_failed/<failure_reason>`)."""
+    if attempt:
+        found = existing_refund(client, payment_intent=payment_intent, ref=ref)
+        if found is not None:
+            return found
     try:
-        refund = create_refund(client, payment_intent=payment_intent, ref=ref)
+        refund = create_refund(client, payment_intent=payment_intent, ref=ref, attempt=attempt)
     except PaymentError as error:
         if error.code != ALREADY_REFUNDED:
             raise

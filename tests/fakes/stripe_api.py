@@ -57,7 +57,7 @@ class StripeState:
     sessions: dict[str, dict] = field(default_factory=dict)
     refunds: dict[str, dict] = field(default_factory=dict)
     replays: dict[str, tuple[str, str, int, bytes]] = field(default_factory=dict)  # key → (path, body, status, answer)
-    failures: list[tuple[int, str, str]] = field(default_factory=list)
+    failures: list[tuple[int, str, str, bool]] = field(default_factory=list)
     delays: list[float] = field(default_factory=list)
     stalls: list[float] = field(default_factory=list)
     refund_statuses: list[tuple[str, str]] = field(default_factory=list)  # (status, failure_reason) of the next
@@ -133,8 +133,11 @@ class _Handler(QuietHandler):
                         "Keys for idempotent requests can only be used with the same parameters"))
                 return self._answer(status, answer)
             if state.failures:
-                status, kind, code = state.failures.pop(0)
-                return self._answer(*_error(status, kind, code, "fake failure"))
+                status, kind, code, saved = state.failures.pop(0)
+                failure = _error(status, kind, code, "fake failure")
+                if key and saved:
+                    state.replays[key] = (self.path, body.decode(), *failure)
+                return self._answer(*failure)
             status, answer = self._create(request)
             if key and status < 500:
                 state.replays[key] = (self.path, body.decode(), status, answer)
@@ -202,8 +205,10 @@ class FakeStripe(LoopbackServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def fail_next(self, status: int, kind: str = "api_error", code: str = "") -> None:
-        self.state.failures.append((status, kind, code))
+    def fail_next(self, status: int, kind: str = "api_error", code: str = "", *, saved: bool = False) -> None:
+        """The next POST fails. `saved`: as Stripe does once the endpoint began (a card_error, a 500), the failure
+        is kept under the request's Idempotency-Key and answered again to every later request with that key."""
+        self.state.failures.append((status, kind, code, saved))
 
     def delay_next(self, seconds: float) -> None:
         self.state.delays.append(seconds)
