@@ -347,6 +347,9 @@ def bind(host: str, port: int) -> socket.socket:
         if error.errno == errno.EADDRINUSE:
             raise AddressInUse(host, port, f"--port {port + 1}") from None
         raise
+    # listen now, not when uvicorn starts: "intake listening on …" is printed right after this, and a client that
+    # connects at once must be queued, not refused (uvicorn's own listen() later only sets the same backlog)
+    sock.listen(2048)
     return sock
 
 
