@@ -6,6 +6,7 @@ line, no secret); nothing private in any byte Stripe received."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -26,6 +27,7 @@ from builder.settings import StripeSettings, load_settings
 from tests.fakes.intake_server import running
 from tests.fakes.stripe_api import FakeStripe
 from tests.support import missing_tool
+from tests.support.ledgers import refs
 from tests.support.postgres import start_cluster
 from tests.support.stripe import (  # noqa: F401 - stripe_intake is the `url` fixture
     CANCEL,
@@ -200,3 +202,46 @@ def test_a_checkout_while_postgresql_is_down_is_503_in_time(envelope: Envelope, 
         cluster.stop()
     errors = {r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("giftboard")}
     assert errors == {"ledger did not answer a checkout within 3 s: answered 503"}, errors
+
+
+def test_orders_and_drafts_while_postgresql_is_down_are_503_in_time(envelope: Envelope,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """PostgreSQL stopped: POST /v1/orders and /v1/drafts answer 503 within the ledger deadline, not after the
+    ledger's own 45 s of retries, one ERROR line each; an invalid draft is still 422 (its check needs no ledger);
+    back up, the same order (same Idempotency-Key) is recorded once and a draft is stored."""
+    try:
+        cluster = start_cluster()
+    except FileNotFoundError as error:
+        missing_tool(str(error))
+    raw = order()
+    key = json.loads(raw)["idempotency_key"]
+    order_headers = {HEADER: sign(SECRET, raw), "Content-Type": "application/json", "Idempotency-Key": key}
+    try:
+        ledger = open_ledger(cluster.new_database())
+        try:
+            app = create_app(ledger, envelope, JobSettings(webhook_secret=SECRET), ledger_deadline_s=3.0)
+            with running(app) as base:
+                cluster._run("pg_ctl", "-D", str(cluster.data), "-m", "fast", "-w", "-t", "60", "stop")
+                for post in (lambda: httpx.post(f"{base}/v1/orders", content=raw, headers=order_headers, timeout=30),
+                             lambda: post_draft(base, raw)):
+                    started = time.monotonic()
+                    answer = post()
+                    assert (answer.status_code, answer.json()) == (503, {"error": "ledger unavailable, retry later"})
+                    assert time.monotonic() - started < 8
+                assert post_draft(base, b'{"story": 1}').status_code == 422
+                cluster.start()
+                deadline = time.monotonic() + 90
+                while (again := httpx.post(f"{base}/v1/orders", content=raw, headers=order_headers,
+                                           timeout=30)).status_code == 503 and time.monotonic() < deadline:
+                    time.sleep(1)
+                assert again.status_code == 202, again.text
+                replay = httpx.post(f"{base}/v1/orders", content=raw, headers=order_headers, timeout=30)
+                assert replay.json()["ref"] == again.json()["ref"] and len(refs(ledger)) == 1
+                assert post_draft(base, raw).status_code == 201
+        finally:
+            ledger.close()
+    finally:
+        cluster.stop()
+    errors = {r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("giftboard")}
+    assert errors == {"ledger did not answer an order within 3 s: answered 503",
+                      "ledger did not answer a draft within 3 s: answered 503"}, errors

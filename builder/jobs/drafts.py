@@ -41,6 +41,11 @@ def create_draft(body: bytes, *, ledger: Ledger, envelope: Envelope, ttl_s: floa
     result = check(body)
     if not result.get("ok"):
         return result
+    return store_draft(body, ledger=ledger, envelope=envelope, ttl_s=ttl_s, now=now)
+
+
+def store_draft(body: bytes, *, ledger: Ledger, envelope: Envelope, ttl_s: float, now: float) -> dict[str, Any]:
+    """The ledger half of `create_draft`, for a body its precheck passed: seal, store, {draft_id, expires_at}."""
     draft = Draft(id=new_draft_id(), sealed=envelope.seal(body), created_at=now, expires_at=now + ttl_s)
     ledger.save_draft(draft)
     return {"draft_id": draft.id, "expires_at": iso_time(draft.expires_at)}

@@ -68,7 +68,7 @@ from builder.errors import (
 )
 from builder.jobs.accept import IdempotencyConflict, OrderParser, accept_order
 from builder.jobs.checkout import CheckoutAnswer, checkout_draft, open_session
-from builder.jobs.drafts import create_draft
+from builder.jobs.drafts import store_draft
 from builder.jobs.envelope import Envelope
 from builder.jobs.ledger import Ledger, is_draft_id
 from builder.jobs.pool import GitHubRuns, dispatch_cycle
@@ -82,8 +82,9 @@ from builder.settings import StripeSettings
 
 log = logging.getLogger("giftboard.jobs.intake")
 MAX_BODY = 10 * 1024 * 1024
-# how long the webhook's ledger step, and checkout's ledger reads, may take before a 503 (a stopped PostgreSQL:
-# the ledger's own retries take 45 s). Stripe does not publish how long it waits; a buyer is waiting on checkout
+# how long any request's ledger step (an order, a draft, checkout's reads, the webhook) may take before a 503 (a
+# stopped PostgreSQL: the ledger's own retries take 45 s). Stripe does not publish how long it waits; a buyer is
+# waiting on checkout
 LEDGER_DEADLINE_S = 10.0
 OrderPrecheck = Callable[[bytes], dict[str, Any]]
 
@@ -197,8 +198,12 @@ def create_app(
         body = await signed_body(request)
         if isinstance(body, Response):
             return body
+        key = request.headers.get("idempotency-key")
         try:
-            ref, created = await run_in_threadpool(accept, body, request.headers.get("idempotency-key"))
+            ref, created = await _within(ledger_deadline_s, lambda: accept(body, key))
+        except TimeoutError:  # the order may still be committed: the payment system's retry, same key, finds it
+            log.error("ledger did not answer an order within %g s: answered 503", ledger_deadline_s)
+            return _error(503, "ledger unavailable, retry later")
         except OrderError as error:
             return _error(422, "invalid order", errors=error.field_errors)
         except IdempotencyConflict as error:
@@ -220,22 +225,26 @@ def create_app(
         result = await run_in_threadpool(precheck or default_precheck(), body)
         return JSONResponse(result, status_code=200)
 
-    def save_draft(body: bytes, now: float) -> dict[str, Any]:
-        return create_draft(body, ledger=ledger, envelope=envelope, ttl_s=settings.draft_ttl_s,
-                            check=precheck or default_precheck(), now=now)
-
     async def post_draft(request: Request) -> Response:
         """A checked order awaiting payment: the same checks as /v1/orders/validate; only its sealed envelope is
         stored. 201 {draft_id, expires_at}; 422 {ok: false, errors, findings} and nothing stored."""
         body = await signed_body(request)
         if isinstance(body, Response):
             return body
+        checked = await run_in_threadpool(precheck or default_precheck(), body)  # no ledger: no deadline
+        if not checked.get("ok"):
+            return JSONResponse(checked, status_code=422)
+        now = time.time()
         try:
-            answer = await run_in_threadpool(save_draft, body, time.time())
+            answer = await _within(ledger_deadline_s, lambda: store_draft(
+                body, ledger=ledger, envelope=envelope, ttl_s=settings.draft_ttl_s, now=now))
+        except TimeoutError:  # a draft saved after this answer is never paid: reconcile sweeps it once it expires
+            log.error("ledger did not answer a draft within %g s: answered 503", ledger_deadline_s)
+            return _error(503, "ledger unavailable, retry later")
         except (JobError, OSError) as error:
             log.error("ledger unavailable for a draft: %s", _ledger_error(error))
             return _error(503, "ledger unavailable, retry later")
-        return JSONResponse(answer, status_code=201 if "draft_id" in answer else 422)
+        return JSONResponse(answer, status_code=201)
 
     async def post_checkout(request: Request) -> Response:
         """A draft's Stripe Checkout Session (the same one every time): 201 {url, session_id}; 404 unknown draft,
