@@ -48,20 +48,21 @@ TITLES: dict[str, str] = {
 }
 
 
-def run_bench(name: str, progress: Progress) -> list[Table]:
+def run_bench(name: str, progress: Progress) -> tuple[list[Table], bool]:
+    """The bench's tables, and whether it broke (a part not available yet is no failure)."""
     module = importlib.import_module(BENCHES[name])
     runner: Callable[[Progress], list[Table]] = module.run
     try:
-        return runner(progress)
+        return runner(progress), False
     except NotAvailable as error:
         table = Table(TITLES[name], ["status"])
         table.add(f"not available: {error}")
-        return [table]
-    except Exception as error:  # a broken bench must not hide the others' tables
+        return [table], False
+    except Exception as error:  # a broken bench must not hide the others' tables; main() exits 1 at the end
         progress.line(traceback.format_exc())
         table = Table(TITLES[name], ["status"])
         table.add(f"FAILED: {type(error).__name__}: {error}")
-        return [table]
+        return [table], True
 
 
 def section(name: str, tables: list[Table], header: list[str]) -> str:
@@ -125,13 +126,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     sections: dict[str, str] = {}
     summaries: dict[str, list[list[str]]] = {}
     metrics: dict[str, dict[str, float]] = {}
+    failed: list[str] = []
     for name in names:
         progress.line(f"{TITLES[name]} …")
         waited = time.monotonic()
         busy = wait_for_quiet(progress, budget)
         budget = max(0.0, budget - (time.monotonic() - waited))
         header = machine_lines(busy) + (["- BENCH_QUICK=1: small corpus, one run each"] if quick() else [])
-        tables = run_bench(name, progress)
+        tables, broke = run_bench(name, progress)
+        if broke:
+            failed.append(name)
         text = section(name, tables, header)
         sections[name] = text
         summaries[name] = [row for table in tables for row in table.summary]
@@ -142,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if results is not None:
         latest = write_results(sections, summaries, results, metrics)
         progress.line(f"wrote {latest}")
+    if failed:
+        progress.line(f"FAILED: {', '.join(failed)} (the traceback is above): fix the bench, then run it again")
+        return 1
     return 0
 
 

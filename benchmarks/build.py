@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -274,7 +276,8 @@ def rebuild_table(progress: Progress, ours: Tool, pages: list[corpus.SourcePage]
                       "fresh (page and archive index)" if fresh else "MISSED: stale page or index")
     table.notes.append("the CLI figures include Python start-up and imports (about "
                        f"{seconds(python_startup())} for `python -m builder --help` here); the largest third-party "
-                       f"imports of `python -m builder build` (-X importtime, cumulative): {import_hotspots()}")
+                       "imports of `python -m builder build` on the seed board (-X importtime, by package): "
+                       f"{import_hotspots()}")
     return table
 
 
@@ -294,11 +297,16 @@ def no_change_in_process(ours: Tool, n_runs: int) -> float | None:
 
 
 def import_hotspots(limit: int = 6) -> str:
-    """The third-party packages `python -m builder build` imports first, by cumulative import time (-X importtime)."""
-    ran = run_timed([sys.executable, "-X", "importtime", "-m", "builder", "build", "--help"], env=giftboard_env())
+    """The third-party packages `python -m builder build` imports first, by cumulative import time (-X importtime),
+    in a real build of the seed board (`build --help` imports almost nothing: the pipeline is imported lazily)."""
+    with tempfile.TemporaryDirectory(prefix="giftboard-bench-imports-") as scratch:
+        scratch_path = Path(scratch)
+        ran = run_timed([sys.executable, "-X", "importtime", "-m", "builder", "build", "--content",
+                         REPO_ROOT / "content", "--out", scratch_path / "site", "--cache-dir",
+                         scratch_path / ".cache", "--no-search"], env=giftboard_env())
     own = ("builder", "benchmarks", "__main__", "encodings", "_", "site", "runpy")
     stack: list[tuple[int, bool]] = []  # (depth, is third-party) of the enclosing imports, innermost last
-    found: list[tuple[int, str]] = []
+    totals: dict[str, int] = {}  # µs by top-level package (a package's modules may be first imported apart)
     for line in reversed(ran.stderr.splitlines()):  # importtime prints children before their parent
         parts = line.split("|")
         if len(parts) != 3 or not parts[1].strip().isdigit():
@@ -308,12 +316,22 @@ def import_hotspots(limit: int = 6) -> str:
         name = name.strip()
         while stack and stack[-1][0] >= depth:
             stack.pop()
-        third_party = not name.startswith(own) and name.split(".")[0] not in sys.stdlib_module_names
+        third_party = not name.startswith(own) and name.split(".")[0] not in sys.stdlib_module_names \
+            and importable(name)  # importtime also lists imports that failed (copy.py's `org.python.core`)
         if third_party and not any(outer for _depth, outer in stack):
-            found.append((int(parts[1]), name))
+            top = name.split(".")[0]
+            totals[top] = totals.get(top, 0) + int(parts[1])
         stack.append((depth, third_party))
-    found.sort(reverse=True)
+    found = sorted(((us, name) for name, us in totals.items()), reverse=True)
     return ", ".join(f"{name} {micros_ms(us)}" for us, name in found[:limit])
+
+
+def importable(name: str) -> bool:
+    top = name.split(".")[0]
+    try:
+        return importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def micros_ms(us: int) -> str:

@@ -88,11 +88,11 @@ def executable_vectors(html: str) -> list[str]:
 
 
 def rendered_pages(page_count: int) -> list[str]:
-    """Rendered Markdown of generated pages, as markdown-it-py hands it to the sanitizer."""
+    """Rendered Markdown of generated pages, as the Markdown engine (comrak) hands it to the sanitizer."""
     from builder.markup import Markdown
 
     markdown = Markdown()
-    return [markdown.md.render(page.body) for page in corpus.pages(page_count)]
+    return [markdown.html(page.body) for page in corpus.pages(page_count)]
 
 
 def time_passes(clean: Callable[[str], str], items: list[str], repeats: int) -> tuple[list[str], list[float]]:

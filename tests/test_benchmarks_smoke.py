@@ -45,3 +45,36 @@ def test_build_bench_prints_tables_for_a_tiny_corpus(
     named = benchmark_metrics(tmp_path)
     assert named["no_change_rebuild_ms"].value > 0
     assert named["no_change_rebuild_ms"].source == (tmp_path / "build.metrics.json").as_posix()
+
+
+def test_sanitizer_bench_sanitizes_what_the_project_engine_renders() -> None:
+    from benchmarks.sanitizer import rendered_pages
+
+    pages = rendered_pages(3)
+    assert len(pages) == 3
+    assert all('<h2 id="' in page and "<table>" in page and "<pre" in page for page in pages), pages[0][:300]
+
+
+def test_a_broken_bench_keeps_the_others_and_fails_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import benchmarks.sanitizer
+
+    def broken(progress: object) -> list[object]:
+        raise RuntimeError("the bench itself is broken")
+
+    monkeypatch.setattr(benchmarks.sanitizer, "run", broken)
+    monkeypatch.setenv("BENCH_QUICK", "1")
+    monkeypatch.setenv("BENCH_NO_PEERS", "1")
+    monkeypatch.setenv("BENCH_NO_INSTALL", "1")
+    monkeypatch.setenv("BENCH_PAGES", "12")
+    monkeypatch.delenv("CI", raising=False)
+
+    assert main(["sanitizer", "build", "--results", str(tmp_path)]) == 1
+
+    captured = capsys.readouterr()
+    printed = " ".join(captured.out.split())
+    assert "FAILED: RuntimeError: the bench itself is broken" in printed
+    assert "| Giftboard | this checkout |" in printed  # the build bench after it still ran
+    assert "FAILED: sanitizer" in captured.err
+    assert "## Board build" in (tmp_path / "latest.md").read_text(encoding="utf-8")
