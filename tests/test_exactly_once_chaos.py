@@ -6,14 +6,17 @@ exactly one prediction per order: creates == orders (issue 10; the old code made
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 
@@ -82,3 +85,21 @@ def test_prediction_creates_equal_orders_through_kills_and_5xx(tmp_path: Path, l
         assert fake.created == ORDERS, f"{fake.created} predictions created for {ORDERS} orders"
         assert len({r.prediction_id for r in records.values()}) == ORDERS
         assert all(r.prediction_id in fake.predictions for r in records.values())
+
+
+def test_a_create_cut_off_mid_body_makes_nothing_and_its_retry_is_made_once() -> None:
+    """A worker SIGKILLed between a create's headers and the end of its body: a real API acts on nothing (the
+    body never arrived), so the fake must not make a job under that Idempotency-Key; the retry's full body is
+    then made once (before, the fake made a job for an empty input and answered the retry 422)."""
+    body = json.dumps({"input": {"prompt": "A warm folk song", "lyrics": "[Verse]\nfor Maya"}}).encode()
+    with PredictionsFake(PredictionsConfig()) as fake:
+        for sent in (0, 10):  # killed right after the headers, or part-way through the body
+            with socket.create_connection(("127.0.0.1", fake.port), timeout=5) as cut:
+                cut.sendall(b"POST /v1/predictions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+                            b"\r\nIdempotency-Key: intent_cut\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:sent])
+        time.sleep(0.5)  # the handlers have read to the end of the closed connections by now
+        assert (fake.created, fake.inputs, fake.by_key) == (0, [], {})
+        retried = httpx.post(f"{fake.url}/predictions", content=body, timeout=5,
+                             headers={"Content-Type": "application/json", "Idempotency-Key": "intent_cut"})
+        assert retried.status_code == 201, retried.text
+        assert fake.created == 1
