@@ -2,7 +2,8 @@
 
 `create_draft` runs the order model and the public-field guard; only an order that passes both is stored, and
 only as its encrypted envelope (nothing private in the clear), with an expiry after which `sweep_drafts`
-deletes it with its envelope. Shared by `POST /v1/drafts` and `gift draft`.
+deletes it with its envelope. `gift draft` calls `create_draft`; `POST /v1/drafts` runs the same precheck,
+then `store_draft` (its ledger half) under the intake's ledger deadline.
 """
 
 from __future__ import annotations
